@@ -1,0 +1,220 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// proc is one `dynkv serve` process of an end-to-end test.
+type proc struct {
+	name, http string
+	args       []string
+	log        string
+	cmd        *exec.Cmd
+}
+
+// buildBinary compiles this command into a temp dir.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "dynkv")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// freePorts returns n loopback ports that were free a moment ago.
+func freePorts(t *testing.T, n int) []string {
+	t.Helper()
+	var addrs []string
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		addrs = append(addrs, ln.Addr().String())
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return addrs
+}
+
+func (p *proc) start(t *testing.T, bin string) {
+	t.Helper()
+	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(bin, p.args...)
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.cmd.Wait(); logf.Close() }()
+}
+
+func (p *proc) waitHealthy(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + p.http + "/health"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	logs, _ := os.ReadFile(p.log)
+	t.Fatalf("%s not healthy; log:\n%s", p.name, logs)
+}
+
+type httpResult struct {
+	status int
+	body   string
+	header http.Header
+}
+
+func doHTTP(t *testing.T, method, url, body string) httpResult {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return httpResult{resp.StatusCode, string(b), resp.Header}
+}
+
+// TestThreeProcesses runs the contract's acceptance scenario with real
+// processes: a write at n1 is read at n3; with n3 killed by SIGKILL, r=2 and
+// w=2 still work and r=3 is a 503 with the counts; restarted on its data dir,
+// n3 still holds what it had.
+func TestThreeProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs three processes; skipped with -short")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	ports := freePorts(t, 9)
+	procs := make([]*proc, 3)
+	for i := range procs {
+		name := fmt.Sprintf("n%d", i+1)
+		var seeds []string
+		for j := range 3 {
+			if j != i {
+				seeds = append(seeds, ports[6+j])
+			}
+		}
+		procs[i] = &proc{name: name, http: ports[i], log: filepath.Join(dir, name+".log"), args: []string{
+			"serve", "--name", name, "--data-dir", filepath.Join(dir, name),
+			"--http-addr", ports[i], "--rpc-addr", ports[3+i], "--gossip-addr", ports[6+i],
+			"--join", strings.Join(seeds, ","), "--n", "3", "--partitions", "64", "--r", "2", "--w", "2",
+		}}
+	}
+	t.Cleanup(func() {
+		for _, p := range procs {
+			if p.cmd != nil && p.cmd.Process != nil {
+				p.cmd.Process.Signal(syscall.SIGTERM)
+			}
+		}
+		for _, p := range procs {
+			if p.cmd != nil && p.cmd.Process != nil {
+				waitExit(p, 10*time.Second)
+			}
+		}
+	})
+	for _, p := range procs {
+		p.start(t, bin)
+	}
+	for _, p := range procs {
+		p.waitHealthy(t)
+	}
+	waitMembers(t, procs[0], 3)
+
+	url := func(i int, path string) string { return "http://" + procs[i].http + path }
+	if r := doHTTP(t, "PUT", url(0, "/kv/greeting"), "hello"); r.status != 204 {
+		t.Fatalf("put at n1: %d %s", r.status, r.body)
+	}
+	if r := doHTTP(t, "GET", url(2, "/kv/greeting?r=2"), ""); r.status != 200 || r.body != "hello" {
+		t.Fatalf("get at n3: %d %s", r.status, r.body)
+	}
+
+	procs[2].cmd.Process.Kill() // SIGKILL
+	waitExit(procs[2], 5*time.Second)
+	if r := doHTTP(t, "GET", url(0, "/kv/greeting?r=2"), ""); r.status != 200 || r.body != "hello" {
+		t.Fatalf("get r=2 with n3 down: %d %s", r.status, r.body)
+	}
+	if r := doHTTP(t, "PUT", url(1, "/kv/other?w=2"), "v"); r.status != 204 {
+		t.Fatalf("put w=2 with n3 down: %d %s", r.status, r.body)
+	}
+	r := doHTTP(t, "GET", url(0, "/kv/greeting?r=3"), "")
+	var body map[string]any
+	json.Unmarshal([]byte(r.body), &body)
+	if r.status != 503 || body["needed"] != 3.0 || body["replied"] != 2.0 {
+		t.Fatalf("get r=3 with n3 down: %d %s", r.status, r.body)
+	}
+
+	procs[2].start(t, bin)
+	procs[2].waitHealthy(t)
+	r = doHTTP(t, "GET", url(2, "/admin/replica/greeting"), "")
+	if r.status != 200 || !strings.Contains(r.body, `"aGVsbG8="`) { // base64 of hello
+		t.Fatalf("n3 after restart: %d %s", r.status, r.body)
+	}
+}
+
+func waitExit(p *proc, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if p.cmd.Process.Signal(syscall.Signal(0)) != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.cmd.Process.Kill()
+}
+
+// waitMembers waits until p's status lists want alive members.
+func waitMembers(t *testing.T, p *proc, want int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		r := doHTTP(t, "GET", "http://"+p.http+"/status", "")
+		last = r.body
+		var st struct {
+			Members []struct{ State string } `json:"members"`
+		}
+		if json.Unmarshal([]byte(r.body), &st) == nil {
+			alive := 0
+			for _, m := range st.Members {
+				if m.State == "alive" {
+					alive++
+				}
+			}
+			if alive == want {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("cluster did not form; last status: %s", last)
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/dynkv/dynkv/node"
+)
+
+// version is the build's version; release builds set it with
+// -ldflags "-X main.version=...".
+var version = "dev"
+
+// serveFlags binds the flags of `dynkv serve` into a node.Config.
+func serveFlags(fs *pflag.FlagSet, cfg *node.Config, logLevel, logFormat *string) {
+	d := node.DefaultConfig()
+	fs.StringVar(&cfg.Name, "name", "", "unique, stable name of this node (recorded in the data dir)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for this node's data")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8001", "host:port of the client HTTP API")
+	fs.StringVar(&cfg.RPCAddr, "rpc-addr", "127.0.0.1:9001", "host:port for requests between nodes")
+	fs.StringVar(&cfg.GossipAddr, "gossip-addr", "127.0.0.1:7001", "host:port for gossip (UDP and TCP)")
+	fs.StringVar(&cfg.AdvertiseHost, "advertise-host", "", "host to tell peers instead of the bound one (for 0.0.0.0 binds and containers)")
+	fs.StringSliceVar(&cfg.Join, "join", nil, "gossip addresses of nodes to join, comma separated")
+	fs.IntVar(&cfg.N, "n", d.N, "replicas per key")
+	fs.IntVar(&cfg.Partitions, "partitions", d.Partitions, "partitions in the ring (a power of two, fixed at cluster creation; at least 16 per node you expect to grow to)")
+	fs.IntVar(&cfg.R, "r", d.R, "default read quorum")
+	fs.IntVar(&cfg.W, "w", d.W, "default write quorum")
+	fs.Int64Var(&cfg.MaxValueSize, "max-value-size", d.MaxValueSize, "largest value a PUT may carry, in bytes")
+	fs.DurationVar(&cfg.DefaultTimeout, "timeout", d.DefaultTimeout, "request timeout when the client gives none")
+	fs.DurationVar(&cfg.MaxTimeout, "max-timeout", d.MaxTimeout, "largest timeout a client may ask for")
+	fs.StringVar(logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(logFormat, "log-format", "text", "log format: text or json")
+}
+
+// applyEnv sets every flag not given on the command line from DYNKV_<FLAG>
+// (upper case, dashes as underscores), if that variable is set.
+func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || err != nil {
+			return
+		}
+		name := "DYNKV_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", name, v, e)
+			}
+		}
+	})
+	return err
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: use text or json", format)
+	}
+}
+
+func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("dynkv serve", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := node.DefaultConfig()
+	var logLevel, logFormat string
+	serveFlags(fs, &cfg, &logLevel, &logFormat)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "dynkv serve: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if err := applyEnv(fs, os.Getenv); err != nil {
+		fmt.Fprintf(stderr, "dynkv serve: %v\n", err)
+		return 2
+	}
+	logger, err := newLogger(stderr, logLevel, logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "dynkv serve: %v\n", err)
+		return 2
+	}
+	cfg.Logger, cfg.Version = logger, version
+	n, err := node.Start(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "dynkv serve: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "dynkv: node %s serving on http://%s\n", n.Name(), n.HTTPAddr())
+	<-ctx.Done()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Shutdown(shutdownCtx); err != nil {
+		fmt.Fprintf(stderr, "dynkv serve: shutdown: %v\n", err)
+		return 1
+	}
+	return 0
+}

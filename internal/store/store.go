@@ -1,0 +1,255 @@
+// Package store is a node's local storage on pebble: the sibling set of every
+// key this node holds, laid out so that one partition is one contiguous key
+// range, and a small metadata namespace for the node's identity and ring
+// state. It owns atomic read-modify-write of one key (per-key locks) and the
+// sync/no-sync choice of each write. It does not own replication, versioning
+// rules (vclock does) or which partitions a node should hold (ring does).
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/dynkv/dynkv/vclock"
+)
+
+// Key prefixes. Data keys are prefixData | partition (4 bytes, big endian) |
+// user key, so a partition is one range and partitions sort in order.
+// Metadata sorts before data and never mixes with it; later issues add
+// their own prefixes (hints) beside these.
+const (
+	prefixMeta = 'm'
+	prefixData = 'd'
+)
+
+// ErrClosed is returned by every operation after Close.
+var ErrClosed = errors.New("store: closed")
+
+// Config configures a Store.
+type Config struct {
+	// Dir is the directory pebble keeps its files in. Created if missing.
+	Dir string
+	// FS is the filesystem; nil means the real disk. Tests pass vfs.NewMem().
+	FS vfs.FS
+	// CacheSize is pebble's block cache in bytes.
+	CacheSize int64
+	// Logger receives pebble's own messages at debug/error level.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the configuration used by dynkv serve.
+func DefaultConfig() Config {
+	return Config{CacheSize: 64 << 20}
+}
+
+// Store is one node's pebble database. It is safe for concurrent use.
+type Store struct {
+	db    *pebble.DB
+	cache interface{ Unref() }
+	seed  maphash.Seed
+	locks [256]sync.Mutex
+
+	mu     sync.RWMutex // guards closed against use-after-close of db
+	closed bool
+}
+
+// Open opens (or creates) the store in cfg.Dir.
+func Open(cfg Config) (*Store, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("store: no data directory given")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cache := pebble.NewCache(cfg.CacheSize)
+	opts := &pebble.Options{
+		FS:     cfg.FS,
+		Cache:  cache,
+		Logger: pebbleLogger{cfg.Logger},
+	}
+	db, err := pebble.Open(cfg.Dir, opts)
+	if err != nil {
+		cache.Unref()
+		return nil, fmt.Errorf("store: open %s: %w", cfg.Dir, err)
+	}
+	return &Store{db: db, cache: cache, seed: maphash.MakeSeed()}, nil
+}
+
+// Close flushes and closes pebble. Operations after Close return ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := s.db.Close()
+	s.cache.Unref()
+	if err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+func dataKey(partition int, key []byte) []byte {
+	k := make([]byte, 5+len(key))
+	k[0] = prefixData
+	binary.BigEndian.PutUint32(k[1:5], uint32(partition))
+	copy(k[5:], key)
+	return k
+}
+
+func metaKey(name string) []byte {
+	return append([]byte{prefixMeta}, name...)
+}
+
+func writeOpts(sync bool) *pebble.WriteOptions {
+	if sync {
+		return pebble.Sync
+	}
+	return pebble.NoSync
+}
+
+// get reads a raw value; found is false when the key is absent.
+func (s *Store) get(k []byte) (val []byte, found bool, err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, false, ErrClosed
+	}
+	v, closer, err := s.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	val = append([]byte(nil), v...)
+	closer.Close()
+	return val, true, nil
+}
+
+func (s *Store) set(k, v []byte, sync bool) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.db.Set(k, v, writeOpts(sync))
+}
+
+// GetRaw returns the encoded sibling set stored for key, unchecked: for
+// shipping to a peer, which decodes and validates it.
+func (s *Store) GetRaw(partition int, key []byte) ([]byte, bool, error) {
+	raw, found, err := s.get(dataKey(partition, key))
+	return raw, found, wrapKey("get", partition, err)
+}
+
+// Get returns the sibling set stored for key in partition. found is false
+// when this node holds nothing for the key.
+func (s *Store) Get(partition int, key []byte) (set vclock.Set, found bool, err error) {
+	raw, found, err := s.get(dataKey(partition, key))
+	if err != nil || !found {
+		return vclock.Set{}, false, wrapKey("get", partition, err)
+	}
+	set, err = vclock.UnmarshalSet(raw)
+	if err != nil {
+		return vclock.Set{}, false, wrapKey("get", partition, err)
+	}
+	return set, true, nil
+}
+
+func wrapKey(op string, partition int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("store: %s in partition %d: %w", op, partition, err)
+}
+
+// UpdateFunc computes a key's new sibling set from the current one (found is
+// false when there is none). Returning write=false leaves the key untouched.
+type UpdateFunc func(cur vclock.Set, found bool) (next vclock.Set, write bool, err error)
+
+// Update atomically reads, transforms and writes one key: concurrent Updates
+// of the same key run one after another, so no merge can be lost between a
+// read and a write. sync=true makes the write durable (fsync) before Update
+// returns. It returns the set now stored.
+func (s *Store) Update(partition int, key []byte, sync bool, fn UpdateFunc) (vclock.Set, error) {
+	mu := &s.locks[maphash.Bytes(s.seed, key)%uint64(len(s.locks))]
+	mu.Lock()
+	defer mu.Unlock()
+	cur, found, err := s.Get(partition, key)
+	if err != nil {
+		return vclock.Set{}, err
+	}
+	next, write, err := fn(cur, found)
+	if err != nil || !write {
+		return cur, err
+	}
+	raw, err := next.MarshalBinary()
+	if err != nil {
+		return vclock.Set{}, wrapKey("encode", partition, err)
+	}
+	if err := s.set(dataKey(partition, key), raw, sync); err != nil {
+		return vclock.Set{}, wrapKey("write", partition, err)
+	}
+	return next, nil
+}
+
+// GetMeta reads a metadata value.
+func (s *Store) GetMeta(name string) ([]byte, bool, error) {
+	v, found, err := s.get(metaKey(name))
+	if err != nil {
+		return nil, false, fmt.Errorf("store: read meta %q: %w", name, err)
+	}
+	return v, found, nil
+}
+
+// PutMeta writes a metadata value; metadata is always written with fsync
+// because identity and ring state must survive a crash.
+func (s *Store) PutMeta(name string, value []byte) error {
+	if err := s.set(metaKey(name), value, true); err != nil {
+		return fmt.Errorf("store: write meta %q: %w", name, err)
+	}
+	return nil
+}
+
+// DeleteMeta removes a metadata value (fsync'd).
+func (s *Store) DeleteMeta(name string) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if err := s.db.Delete(metaKey(name), pebble.Sync); err != nil {
+		return fmt.Errorf("store: delete meta %q: %w", name, err)
+	}
+	return nil
+}
+
+// pebbleLogger routes pebble's printf-style messages into slog.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug("pebble", "msg", fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error("pebble", "msg", fmt.Sprintf(format, args...))
+}
+
+// Fatalf is pebble's report of an unrecoverable state (a failing disk, a
+// corrupt manifest). Pebble expects it not to return; we log and panic so
+// the process stops before it acknowledges anything it cannot keep.
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error("pebble fatal", "msg", msg)
+	panic("pebble: " + msg)
+}

@@ -1,0 +1,118 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/hashicorp/memberlist"
+
+	"github.com/dynkv/dynkv/internal/rpc"
+	"github.com/dynkv/dynkv/ring"
+)
+
+// Config is everything a node needs to start. DefaultConfig fills the
+// defaults; Validate checks the relations between fields.
+type Config struct {
+	Name    string // unique, stable node name; recorded in the data dir
+	DataDir string
+
+	HTTPAddr   string // host:port the client API binds and advertises
+	RPCAddr    string // host:port for node-to-node requests
+	GossipAddr string // host:port for memberlist (UDP and TCP)
+	// AdvertiseHost, if set, replaces the host part of every address told
+	// to peers (for 0.0.0.0 binds and containers).
+	AdvertiseHost string
+	Join          []string // gossip addresses of seed nodes
+
+	N          int // replicas per key
+	Partitions int // Q, a power of two, fixed at cluster creation
+	R, W       int // default read/write quorums
+
+	MaxValueSize   int64         // largest value a PUT may carry
+	DefaultTimeout time.Duration // request timeout when the client gives none
+	MaxTimeout     time.Duration // largest timeout a client may ask for
+
+	Version string // reported in /status
+	Logger  *slog.Logger
+
+	// Test hooks: in-process multi-node tests replace the network and disk.
+	RPCNetwork   RPCNetwork               // nil: TCP on RPCAddr
+	FS           vfs.FS                   // nil: the real disk
+	Gossip       func(*memberlist.Config) // adjusts memberlist's config (timing, transport)
+	HTTPListener net.Listener             // nil: listen on HTTPAddr
+}
+
+// RPCNetwork is how a node listens for and reaches its peers; the default is
+// TCP, tests use rpc.MemNetwork.
+type RPCNetwork interface {
+	Listen(addr string, h rpc.Handler) (io.Closer, error)
+	Client(from string) rpc.Transport
+}
+
+// DefaultConfig returns the defaults of dynkv serve.
+func DefaultConfig() Config {
+	return Config{
+		N:              3,
+		Partitions:     ring.DefaultConfig().Partitions,
+		R:              2,
+		W:              2,
+		MaxValueSize:   4 << 20,
+		DefaultTimeout: 5 * time.Second,
+		MaxTimeout:     time.Minute,
+		Version:        "dev",
+	}
+}
+
+// Validate reports the first problem with c, in words an operator can act on.
+func (c Config) Validate() error {
+	switch {
+	case c.Name == "":
+		return errors.New("a node name is required (--name)")
+	case c.DataDir == "":
+		return errors.New("a data directory is required (--data-dir)")
+	case c.HTTPAddr == "" && c.HTTPListener == nil:
+		return errors.New("an HTTP address is required (--http-addr)")
+	case c.RPCAddr == "":
+		return errors.New("an RPC address is required (--rpc-addr)")
+	case c.GossipAddr == "":
+		return errors.New("a gossip address is required (--gossip-addr)")
+	}
+	if err := (ring.Config{Partitions: c.Partitions, N: c.N}).Validate(); err != nil {
+		return fmt.Errorf("--partitions/--n: %w", err)
+	}
+	if c.R < 1 || c.R > c.N {
+		return fmt.Errorf("--r must be between 1 and --n (%d), got %d", c.N, c.R)
+	}
+	if c.W < 1 || c.W > c.N {
+		return fmt.Errorf("--w must be between 1 and --n (%d), got %d", c.N, c.W)
+	}
+	if c.MaxValueSize < 1 {
+		return fmt.Errorf("--max-value-size must be positive, got %d", c.MaxValueSize)
+	}
+	if c.DefaultTimeout <= 0 || c.MaxTimeout < c.DefaultTimeout {
+		return fmt.Errorf("--timeout must be positive and at most %s, got %s", c.MaxTimeout, c.DefaultTimeout)
+	}
+	for _, a := range []string{c.RPCAddr, c.GossipAddr} {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("address %q: %w", a, err)
+		}
+	}
+	return nil
+}
+
+// advertise returns addr with its host replaced by AdvertiseHost, if set.
+func (c Config) advertise(addr string) string {
+	if c.AdvertiseHost == "" {
+		return addr
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return net.JoinHostPort(c.AdvertiseHost, port)
+}

@@ -1,0 +1,221 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/dynkv/dynkv/internal/rpc"
+	"github.com/dynkv/dynkv/quorum"
+	"github.com/dynkv/dynkv/vclock"
+)
+
+// writeOp is one PUT or DELETE, validated.
+type writeOp struct {
+	key         []byte
+	value       []byte
+	contentType string
+	deleted     bool
+	context     vclock.VV
+	hasContext  bool // false: a blind write
+	w, pw       int
+	sync        bool
+	forwarded   bool // came from a node that holds no replica
+}
+
+type writeResult struct {
+	context string // covers the new version, to send back with the next write
+	quorum.WriteResult
+}
+
+var (
+	// errNoCoordinator: no replica of the key answered a forwarded write.
+	errNoCoordinator = errors.New("no replica of this key could be reached to coordinate the write")
+	// errRingMoving: a forwarded write reached a node that is no replica in
+	// its own view of the ring; the views differ while membership changes.
+	errRingMoving = errors.New("the ring is changing: the node asked to coordinate this write is no replica of the key in its view; retry")
+)
+
+// write coordinates op on this node if it is a replica of the key, and
+// otherwise forwards it to the first reachable replica.
+func (n *Node) write(ctx context.Context, op writeOp) (writeResult, error) {
+	v := n.mem.current()
+	p := v.ring.Partition(op.key)
+	pref := v.ring.Preflist(p)
+	if slices.Contains(pref, n.name) {
+		return n.coordinateWrite(ctx, p, pref, op)
+	}
+	if op.forwarded {
+		return writeResult{}, errRingMoving
+	}
+	return n.forwardWrite(ctx, pref, op)
+}
+
+// coordinateWrite issues the new version on the local replica, then sends it
+// to the other replicas and waits for the quorum.
+func (n *Node) coordinateWrite(ctx context.Context, p int, pref []string, op writeOp) (writeResult, error) {
+	var seen vclock.VV
+	var dot vclock.Dot
+	set, err := n.store.Update(p, op.key, op.sync, func(cur vclock.Set, _ bool) (vclock.Set, bool, error) {
+		seen = op.context
+		if !op.hasContext {
+			seen = cur.Clock // a blind write supersedes what this replica holds
+		}
+		var next vclock.Set
+		next, dot = cur.Update(seen, n.actor, op.value, op.contentType, op.deleted)
+		return next, true, nil
+	})
+	if err != nil {
+		return writeResult{}, fmt.Errorf("local replica failed to store the write: %w", err)
+	}
+	res, err := n.coord.Write(ctx, quorum.WriteRequest{
+		Partition: p,
+		Key:       op.key,
+		Set:       set,
+		Sync:      op.sync,
+		W:         op.w,
+		PW:        op.pw,
+		Local:     &quorum.Target{Node: n.name, Primary: true},
+		Targets:   n.targets(pref, n.name),
+	})
+	return writeResult{context: vclock.EncodeContext(writeContext(set, seen, dot)), WriteResult: res}, err
+}
+
+// writeContext is the context returned to the writer: what it had seen plus
+// its own new version, and never a concurrent sibling it has not seen.
+//
+// A version vector cannot name one dot alone, so: when the new version is the
+// only sibling left, the whole clock is exact (everything else it covers is
+// obsolete); when other siblings remain, seen plus the new dot is exact only
+// if seen already covers the coordinator's earlier dots; otherwise we return
+// seen alone, so a follow-up write keeps the writer's own version as a
+// sibling instead of silently superseding someone else's.
+func writeContext(set vclock.Set, seen vclock.VV, dot vclock.Dot) vclock.VV {
+	if len(set.Siblings) == 1 && set.Siblings[0].Dot == dot {
+		return set.Clock
+	}
+	if seen.Get(dot.Actor) == dot.Counter-1 {
+		return seen.Add(dot)
+	}
+	return seen
+}
+
+// targets lists the replicas in pref other than skip, marking the ones
+// gossip knows to be down.
+func (n *Node) targets(pref []string, skip string) []quorum.Target {
+	out := make([]quorum.Target, 0, len(pref))
+	for _, node := range pref {
+		if node == skip {
+			continue
+		}
+		out = append(out, quorum.Target{Node: node, Primary: true, Down: n.mem.isDown(node)})
+	}
+	return out
+}
+
+// forwardWrite hands the write to the first replica that takes it. Only
+// replicas that could not be reached at all are skipped: one that received
+// the request may have applied it, so it is never retried elsewhere.
+func (n *Node) forwardWrite(ctx context.Context, pref []string, op writeOp) (writeResult, error) {
+	req := coordinateReq{
+		Key: op.key, Value: op.value, ContentType: op.contentType, Deleted: op.deleted,
+		HasContext: op.hasContext, W: op.w, PW: op.pw, Sync: op.sync,
+	}
+	if op.hasContext {
+		req.Context = vclock.EncodeContext(op.context)
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		left := time.Until(deadline)
+		req.Timeout = left - min(left/4, 250*time.Millisecond)
+	}
+	var tried []string
+	for _, node := range n.forwardOrder(pref) {
+		var resp coordinateResp
+		err := n.reps.call(ctx, node, methodCoordinate, req, &resp)
+		if errors.Is(err, rpc.ErrUnreachable) {
+			tried = append(tried, fmt.Sprintf("%s: %v", node, err))
+			continue
+		}
+		if err != nil {
+			return writeResult{}, &forwardError{node: node, err: err}
+		}
+		if resp.Err != nil {
+			return writeResult{}, resp.Err.err()
+		}
+		return writeResult{context: resp.Context, WriteResult: quorum.WriteResult{
+			Acked: resp.Acked, Primaries: resp.Primaries, Fallbacks: resp.Fallbacks,
+		}}, nil
+	}
+	return writeResult{}, fmt.Errorf("%w (replicas %v; %v)", errNoCoordinator, pref, tried)
+}
+
+// forwardOrder is the order in which to try pref's nodes as coordinators:
+// nodes gossip reports down are left out, nodes whose last RPC failed go
+// last.
+func (n *Node) forwardOrder(pref []string) []string {
+	var good, bad []string
+	for _, node := range pref {
+		switch {
+		case n.mem.isDown(node):
+		case n.reps.sus.suspect(node):
+			bad = append(bad, node)
+		default:
+			good = append(good, node)
+		}
+	}
+	return append(good, bad...)
+}
+
+// forwardError is a forwarded write whose coordinator did not answer in
+// time or failed in transit: the write may or may not have been applied.
+type forwardError struct {
+	node string
+	err  error
+}
+
+func (e *forwardError) Error() string {
+	return fmt.Sprintf("coordinator %s did not answer (%v); the write may have been applied", e.node, e.err)
+}
+
+func (e *forwardError) Unwrap() error { return e.err }
+
+func toWireError(err error) *wireError {
+	var qe *quorum.Error
+	if errors.As(err, &qe) {
+		return &wireError{Msg: err.Error(), Quorum: qe}
+	}
+	return &wireError{Msg: err.Error(), Unavail: errors.Is(err, errNoCoordinator) || errors.Is(err, errRingMoving)}
+}
+
+func (w *wireError) err() error {
+	switch {
+	case w.Quorum != nil:
+		return w.Quorum
+	case w.Unavail:
+		return fmt.Errorf("%w: %s", errNoCoordinator, w.Msg)
+	default:
+		return errors.New(w.Msg)
+	}
+}
+
+// readOp is one GET, validated.
+type readOp struct {
+	key   []byte
+	r, pr int
+}
+
+// read asks the key's replicas and merges their answers; any node may
+// coordinate a read.
+func (n *Node) read(ctx context.Context, op readOp) (quorum.ReadResult, error) {
+	v := n.mem.current()
+	p := v.ring.Partition(op.key)
+	return n.coord.Read(ctx, quorum.ReadRequest{
+		Partition: p,
+		Key:       op.key,
+		Targets:   n.targets(v.ring.Preflist(p), ""),
+		R:         op.r,
+		PR:        op.pr,
+	})
+}

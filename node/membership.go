@@ -1,0 +1,494 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/dynkv/dynkv/internal/store"
+	"github.com/dynkv/dynkv/ring"
+)
+
+const metaRing = "ring"
+
+// Liveness states, as in the status document.
+const (
+	stateAlive   = "alive"
+	stateSuspect = "suspect"
+	stateDead    = "dead"
+	stateLeft    = "left"
+)
+
+// view is an immutable snapshot of the ring and the members' addresses; a new
+// one replaces it whenever ring membership changes.
+type view struct {
+	ring    *ring.Ring
+	members map[string]memberRecord // every known record, joined or not
+}
+
+// nodeMeta travels in memberlist's alive messages. It lets a node refuse to
+// gossip with a cluster whose ring parameters differ from its own.
+type nodeMeta struct {
+	Partitions int `msgpack:"q"`
+	N          int `msgpack:"n"`
+}
+
+// membership runs memberlist and keeps the ring state it gossips.
+type membership struct {
+	self   string
+	rcfg   ring.Config
+	store  *store.Store
+	logger *slog.Logger
+
+	mu    sync.Mutex
+	state ringState
+
+	view     atomic.Pointer[view]
+	liveness atomic.Pointer[map[string]string] // from memberlist events
+
+	ml    *memberlist.Memberlist
+	queue *memberlist.TransmitLimitedQueue
+}
+
+func newMembership(cfg Config, st *store.Store, logger *slog.Logger) (*membership, error) {
+	m := &membership{
+		self:   cfg.Name,
+		rcfg:   ring.Config{Partitions: cfg.Partitions, N: cfg.N},
+		store:  st,
+		logger: logger,
+		state:  ringState{},
+	}
+	empty := map[string]string{}
+	m.liveness.Store(&empty)
+	if err := m.loadState(); err != nil {
+		return nil, err
+	}
+	self := m.state[cfg.Name]
+	m.state[cfg.Name] = memberRecord{
+		Name:       cfg.Name,
+		Status:     statusJoined,
+		Gen:        self.Gen + 1,
+		RPCAddr:    cfg.advertise(cfg.RPCAddr),
+		HTTPAddr:   cfg.advertise(cfg.HTTPAddr),
+		GossipAddr: cfg.advertise(cfg.GossipAddr),
+	}
+	if err := m.changed(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *membership) loadState() error {
+	raw, found, err := m.store.GetMeta(metaRing)
+	if err != nil || !found {
+		return err
+	}
+	var recs []memberRecord
+	if err := msgpack.Unmarshal(raw, &recs); err != nil {
+		return fmt.Errorf("stored ring state is unreadable: %w", err)
+	}
+	for _, r := range recs {
+		m.state.merge(r)
+	}
+	return nil
+}
+
+// changed persists the state and publishes a new view. Callers hold mu (or
+// own m exclusively).
+func (m *membership) changed() error {
+	recs := m.state.records()
+	raw, err := msgpack.Marshal(recs)
+	if err != nil {
+		return err
+	}
+	if err := m.store.PutMeta(metaRing, raw); err != nil {
+		return err
+	}
+	r, err := ring.New(m.rcfg, m.state.joined())
+	if err != nil {
+		return err
+	}
+	members := make(map[string]memberRecord, len(recs))
+	for _, rec := range recs {
+		members[rec.Name] = rec
+	}
+	m.view.Store(&view{ring: r, members: members})
+	return nil
+}
+
+// start creates the memberlist and begins joining seeds in the background
+// until ctx ends or the node is in a cluster.
+func (m *membership) start(ctx context.Context, cfg Config, wg *sync.WaitGroup) error {
+	mc, err := m.memberlistConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return fmt.Errorf("gossip: %w", err)
+	}
+	m.ml = ml
+	m.queue = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: 3}
+	if err := m.announce(ml.LocalNode().Address()); err != nil {
+		return err
+	}
+	seeds := m.seeds(cfg)
+	if len(seeds) == 0 {
+		return nil
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.joinLoop(ctx, seeds)
+	}()
+	return nil
+}
+
+func (m *membership) memberlistConfig(cfg Config) (*memberlist.Config, error) {
+	host, portStr, err := net.SplitHostPort(cfg.GossipAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--gossip-addr: %w", err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("--gossip-addr port: %w", err)
+	}
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = cfg.Name
+	mc.BindAddr = host
+	mc.BindPort = port
+	mc.AdvertisePort = port
+	if cfg.AdvertiseHost != "" {
+		mc.AdvertiseAddr = cfg.AdvertiseHost
+	}
+	d := &delegate{m: m}
+	mc.Delegate = d
+	mc.Events = d
+	mc.Alive = d
+	mc.Merge = d
+	mc.Logger = log.New(&slogWriter{l: m.logger.With("component", "gossip")}, "", 0)
+	if cfg.Gossip != nil {
+		cfg.Gossip(mc)
+	}
+	return mc, nil
+}
+
+// announce records the gossip address memberlist actually bound (the
+// configured port may be 0) and broadcasts this node's record.
+func (m *membership) announce(gossipAddr string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	self := m.state[m.self]
+	if self.GossipAddr != gossipAddr {
+		self.GossipAddr = gossipAddr
+		self.Gen++
+		m.state[m.self] = self
+		if err := m.changed(); err != nil {
+			return err
+		}
+	}
+	m.broadcast(self)
+	return nil
+}
+
+// seeds are the configured --join addresses plus every gossip address the
+// ring state remembers, so a restarted node finds its cluster again.
+func (m *membership) seeds(cfg Config) []string {
+	seen := map[string]bool{cfg.advertise(cfg.GossipAddr): true}
+	var out []string
+	add := func(a string) {
+		if a != "" && !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	for _, a := range cfg.Join {
+		add(a)
+	}
+	for _, r := range m.view.Load().members {
+		if r.Name != m.self {
+			add(r.GossipAddr)
+		}
+	}
+	return out
+}
+
+// joinLoop retries joining until at least one seed answers: in a cluster
+// whose nodes start together, the seeds may not be up yet.
+func (m *membership) joinLoop(ctx context.Context, seeds []string) {
+	backoff := 200 * time.Millisecond
+	for {
+		n, err := m.ml.Join(seeds)
+		if n > 0 {
+			m.logger.Info("joined cluster", "contacted", n)
+			return
+		}
+		m.logger.Debug("join failed, retrying", "seeds", seeds, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if m.ml.NumMembers() > 1 {
+			return // someone joined us
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// leave tells the cluster this node is going away (liveness only: it stays
+// in the ring) and stops gossip.
+func (m *membership) leave(timeout time.Duration) {
+	if m.ml == nil {
+		return
+	}
+	if err := m.ml.Leave(timeout); err != nil {
+		m.logger.Warn("gossip leave", "err", err)
+	}
+	if err := m.ml.Shutdown(); err != nil {
+		m.logger.Warn("gossip shutdown", "err", err)
+	}
+}
+
+// current returns the latest view.
+func (m *membership) current() *view { return m.view.Load() }
+
+// state returns a node's liveness as gossip sees it.
+func (m *membership) stateOf(name string) string {
+	if name == m.self {
+		return stateAlive
+	}
+	if s, ok := (*m.liveness.Load())[name]; ok {
+		return s
+	}
+	return stateDead // in the ring but not heard from since this node started
+}
+
+// isDown reports whether requests should skip a node without asking it.
+// Nodes not heard from since this node started are still tried: after a
+// whole-cluster restart gossip has not caught up yet.
+func (m *membership) isDown(name string) bool {
+	s, ok := (*m.liveness.Load())[name]
+	return ok && (s == stateDead || s == stateLeft)
+}
+
+// liveStates returns every known node's liveness, suspect included (events
+// do not report suspicion, memberlist's member list does).
+func (m *membership) liveStates() map[string]string {
+	out := map[string]string{}
+	for k, v := range *m.liveness.Load() {
+		out[k] = v
+	}
+	if m.ml != nil {
+		for _, n := range m.ml.Members() {
+			out[n.Name] = stateName(n.State)
+		}
+	}
+	out[m.self] = stateAlive
+	return out
+}
+
+func stateName(s memberlist.NodeStateType) string {
+	switch s {
+	case memberlist.StateAlive:
+		return stateAlive
+	case memberlist.StateSuspect:
+		return stateSuspect
+	case memberlist.StateLeft:
+		return stateLeft
+	default:
+		return stateDead
+	}
+}
+
+func (m *membership) setLiveness(name, state string) {
+	for {
+		old := m.liveness.Load()
+		if (*old)[name] == state {
+			return
+		}
+		next := make(map[string]string, len(*old)+1)
+		for k, v := range *old {
+			next[k] = v
+		}
+		next[name] = state
+		if m.liveness.CompareAndSwap(old, &next) {
+			m.logger.Info("member state", "member", name, "state", state)
+			return
+		}
+	}
+}
+
+// mergeRecords folds gossiped records into the state. A record about this
+// node that is newer than what it knows (it lost its data dir, or an old
+// copy circulates) is refuted by raising its own generation.
+func (m *membership) mergeRecords(recs []memberRecord) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	changed := false
+	var rebroadcast []memberRecord
+	for _, r := range recs {
+		if r.Name == m.self {
+			own := m.state[m.self]
+			if r.Gen >= own.Gen && r != own {
+				own.Gen = r.Gen + 1
+				m.state[m.self] = own
+				changed = true
+				rebroadcast = append(rebroadcast, own)
+			}
+			continue
+		}
+		if m.state.merge(r) {
+			changed = true
+			rebroadcast = append(rebroadcast, r)
+			m.logger.Info("ring member", "member", r.Name, "status", r.Status, "gen", r.Gen)
+		}
+	}
+	if !changed {
+		return
+	}
+	if err := m.changed(); err != nil {
+		m.logger.Error("ring state update failed", "err", err)
+	}
+	for _, r := range rebroadcast {
+		m.broadcast(r)
+	}
+}
+
+func (m *membership) broadcast(r memberRecord) {
+	if m.queue == nil {
+		return
+	}
+	raw, err := msgpack.Marshal([]memberRecord{r})
+	if err != nil {
+		return
+	}
+	m.queue.QueueBroadcast(recordBroadcast{name: r.Name, msg: raw})
+}
+
+// recordBroadcast is one member record queued for gossip; a newer record for
+// the same node replaces it in the queue.
+type recordBroadcast struct {
+	name string
+	msg  []byte
+}
+
+func (b recordBroadcast) Invalidates(o memberlist.Broadcast) bool {
+	ob, ok := o.(recordBroadcast)
+	return ok && ob.name == b.name
+}
+func (b recordBroadcast) Message() []byte { return b.msg }
+func (b recordBroadcast) Finished()       {}
+
+// delegate adapts membership to memberlist's delegate interfaces.
+type delegate struct{ m *membership }
+
+func (d *delegate) NodeMeta(limit int) []byte {
+	raw, _ := msgpack.Marshal(nodeMeta{Partitions: d.m.rcfg.Partitions, N: d.m.rcfg.N})
+	if len(raw) > limit {
+		return nil
+	}
+	return raw
+}
+
+func (d *delegate) NotifyMsg(b []byte) {
+	var recs []memberRecord
+	if err := msgpack.Unmarshal(b, &recs); err != nil {
+		d.m.logger.Warn("ignoring malformed gossip message", "err", err)
+		return
+	}
+	d.m.mergeRecords(recs)
+}
+
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	if d.m.queue == nil {
+		return nil
+	}
+	return d.m.queue.GetBroadcasts(overhead, limit)
+}
+
+func (d *delegate) LocalState(join bool) []byte {
+	d.m.mu.Lock()
+	recs := d.m.state.records()
+	d.m.mu.Unlock()
+	raw, _ := msgpack.Marshal(recs)
+	return raw
+}
+
+func (d *delegate) MergeRemoteState(buf []byte, join bool) {
+	d.NotifyMsg(buf)
+}
+
+func (d *delegate) NotifyJoin(n *memberlist.Node)   { d.m.setLiveness(n.Name, stateName(n.State)) }
+func (d *delegate) NotifyLeave(n *memberlist.Node)  { d.m.setLiveness(n.Name, stateName(n.State)) }
+func (d *delegate) NotifyUpdate(n *memberlist.Node) { d.m.setLiveness(n.Name, stateName(n.State)) }
+
+// errMismatch refuses gossip with nodes of another ring shape.
+var errMismatch = errors.New("ring parameters differ")
+
+func (d *delegate) NotifyAlive(peer *memberlist.Node) error {
+	return d.checkPeer(peer)
+}
+
+func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
+	for _, p := range peers {
+		if err := d.checkPeer(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *delegate) checkPeer(p *memberlist.Node) error {
+	if p.Name == d.m.self {
+		return nil
+	}
+	var meta nodeMeta
+	if err := msgpack.Unmarshal(p.Meta, &meta); err != nil {
+		return fmt.Errorf("node %s sent unreadable metadata: %w", p.Name, err)
+	}
+	if meta.Partitions != d.m.rcfg.Partitions || meta.N != d.m.rcfg.N {
+		err := fmt.Errorf("%w: node %s has --partitions %d --n %d, this node %d/%d; it cannot join this cluster",
+			errMismatch, p.Name, meta.Partitions, meta.N, d.m.rcfg.Partitions, d.m.rcfg.N)
+		d.m.logger.Error("refusing peer", "err", err)
+		return err
+	}
+	return nil
+}
+
+// slogWriter turns memberlist's "[LEVEL] memberlist: ..." log lines into
+// structured records.
+type slogWriter struct{ l *slog.Logger }
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	level := slog.LevelInfo
+	for prefix, l := range map[string]slog.Level{"[DEBUG]": slog.LevelDebug, "[WARN]": slog.LevelWarn, "[ERR]": slog.LevelError, "[INFO]": slog.LevelInfo} {
+		if strings.HasPrefix(line, prefix) {
+			level = l
+			line = strings.TrimSpace(strings.TrimPrefix(line, prefix))
+			break
+		}
+	}
+	line = strings.TrimPrefix(line, "memberlist: ")
+	w.l.Log(context.Background(), level, line)
+	return len(p), nil
+}
+
+// shutdown stops gossip without telling anyone (a crash).
+func (m *membership) shutdown() {
+	if m.ml != nil {
+		m.ml.Shutdown()
+	}
+}

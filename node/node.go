@@ -1,0 +1,228 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dynkv/dynkv/internal/rpc"
+	"github.com/dynkv/dynkv/internal/store"
+	"github.com/dynkv/dynkv/quorum"
+	"github.com/dynkv/dynkv/vclock"
+)
+
+// Lifecycle phases, reported by /health.
+const (
+	phaseStarting int32 = iota
+	phaseServing
+	phaseDraining
+	phaseStopped
+)
+
+func phaseName(p int32) string {
+	return [...]string{"starting", "serving", "draining", "stopped"}[p]
+}
+
+// Node is one running dynkv node.
+type Node struct {
+	cfg    Config
+	name   string
+	logger *slog.Logger
+	store  *store.Store
+	actor  vclock.Actor
+	mem    *membership
+	coord  *quorum.Coordinator
+	reps   *replicas
+
+	rpcServer io.Closer
+	rpcClient rpc.Transport
+	http      *http.Server
+	httpLn    net.Listener
+
+	phase    atomic.Int32
+	ctx      context.Context // ends when the node stops
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start opens the node's store, starts its listeners and gossip, and returns
+// once it serves requests. Stop it with Shutdown.
+func Start(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{cfg: cfg, name: cfg.Name, logger: cfg.Logger.With("node", cfg.Name)}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.open(); err != nil {
+		n.closeAll(false)
+		return nil, err
+	}
+	n.phase.Store(phaseServing)
+	n.logger.Info("serving", "http", n.cfg.HTTPAddr, "rpc", n.cfg.RPCAddr, "gossip", n.cfg.GossipAddr,
+		"actor", fmt.Sprintf("%016x", uint64(n.actor)))
+	return n, nil
+}
+
+func (n *Node) open() error {
+	scfg := store.DefaultConfig()
+	scfg.Dir, scfg.FS, scfg.Logger = n.cfg.DataDir, n.cfg.FS, n.logger.With("component", "pebble")
+	st, err := store.Open(scfg)
+	if err != nil {
+		return err
+	}
+	n.store = st
+	id, crashed, err := loadIdentity(st, n.cfg)
+	if err != nil {
+		return err
+	}
+	n.actor = id.Actor
+	if crashed {
+		n.logger.Warn("last run did not shut down cleanly: new actor id for version vectors", "incarnation", id.Incarnations)
+	}
+	if err := n.listen(); err != nil {
+		return err
+	}
+	if n.mem, err = newMembership(n.cfg, st, n.logger.With("component", "membership")); err != nil {
+		return err
+	}
+	n.reps = &replicas{self: n.name, store: st, rpc: n.rpcClient, mem: n.mem, sus: newSuspects(5 * time.Second)}
+	qcfg := quorum.DefaultConfig()
+	qcfg.DefaultTimeout, qcfg.Logger = n.cfg.DefaultTimeout, n.logger.With("component", "quorum")
+	n.coord = quorum.New(n.reps, qcfg)
+	n.serveHTTP()
+	return n.mem.start(n.ctx, n.cfg, &n.wg)
+}
+
+// listen binds the HTTP and RPC ports, recording the addresses actually bound
+// (a port of 0 picks a free one).
+func (n *Node) listen() error {
+	ln := n.cfg.HTTPListener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", n.cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("--http-addr: %w", err)
+		}
+	}
+	n.httpLn = ln
+	n.cfg.HTTPAddr = ln.Addr().String()
+	if n.cfg.RPCNetwork != nil {
+		srv, err := n.cfg.RPCNetwork.Listen(n.cfg.RPCAddr, n)
+		if err != nil {
+			return fmt.Errorf("--rpc-addr: %w", err)
+		}
+		n.rpcServer, n.rpcClient = srv, n.cfg.RPCNetwork.Client(n.cfg.RPCAddr)
+		return nil
+	}
+	rcfg := rpc.DefaultConfig()
+	rcfg.Logger = n.logger.With("component", "rpc")
+	srv, err := rpc.Listen(n.cfg.RPCAddr, n, rcfg)
+	if err != nil {
+		return fmt.Errorf("--rpc-addr: %w", err)
+	}
+	n.rpcServer, n.rpcClient = srv, rpc.NewClient(rcfg)
+	n.cfg.RPCAddr = srv.Addr()
+	return nil
+}
+
+func (n *Node) serveHTTP() {
+	n.http = &http.Server{
+		Handler:           n.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      n.cfg.MaxTimeout + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug),
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.logger.Error("http server stopped", "err", err)
+		}
+	}()
+}
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.name }
+
+// HTTPAddr returns the address the client API listens on.
+func (n *Node) HTTPAddr() string { return n.cfg.HTTPAddr }
+
+// Done is closed when the node has stopped.
+func (n *Node) Done() <-chan struct{} { return n.ctx.Done() }
+
+// Shutdown stops the node cleanly: /health turns 503, new requests are
+// refused, requests in flight finish (until ctx ends), the node leaves the
+// gossip pool, and pebble is flushed and closed.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.stopOnce.Do(func() {
+		n.phase.Store(phaseDraining)
+		n.logger.Info("shutting down")
+		if err := n.http.Shutdown(ctx); err != nil {
+			n.logger.Warn("http shutdown", "err", err)
+			n.http.Close()
+		}
+		n.stopErr = n.closeAll(true)
+	})
+	return n.stopErr
+}
+
+// Crash stops the node abruptly, as kill -9 would as far as the node's own
+// state goes: no draining, no goodbye to gossip, no clean-shutdown marker.
+// For in-process tests of restarts.
+func (n *Node) Crash() {
+	n.stopOnce.Do(func() {
+		n.http.Close()
+		n.stopErr = n.closeAll(false)
+	})
+}
+
+// closeAll releases everything open, in dependency order. clean records a
+// clean shutdown in the store.
+func (n *Node) closeAll(clean bool) error {
+	n.cancel()
+	if n.http != nil {
+		n.http.Close()
+	} else if n.httpLn != nil {
+		n.httpLn.Close()
+	}
+	if n.coord != nil {
+		n.coord.Close()
+	}
+	if n.mem != nil {
+		if clean {
+			n.mem.leave(time.Second)
+		} else {
+			n.mem.shutdown()
+		}
+	}
+	if n.rpcServer != nil {
+		n.rpcServer.Close()
+	}
+	if n.rpcClient != nil {
+		n.rpcClient.Close()
+	}
+	n.wg.Wait()
+	n.phase.Store(phaseStopped)
+	if n.store == nil {
+		return nil
+	}
+	var err error
+	if clean {
+		err = markClean(n.store)
+	}
+	return errors.Join(err, n.store.Close())
+}

@@ -1,0 +1,90 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/dynkv/dynkv/vclock"
+)
+
+// ServeRPC answers peers: replica reads and writes, and coordination of
+// writes forwarded by nodes that hold no replica of the key.
+func (n *Node) ServeRPC(ctx context.Context, method uint8, body []byte) ([]byte, error) {
+	switch method {
+	case methodRead:
+		var req readReq
+		if err := msgpack.Unmarshal(body, &req); err != nil {
+			return nil, fmt.Errorf("malformed read request: %w", err)
+		}
+		return n.serveRead(req)
+	case methodWrite:
+		var req writeReq
+		if err := msgpack.Unmarshal(body, &req); err != nil {
+			return nil, fmt.Errorf("malformed write request: %w", err)
+		}
+		return nil, n.serveWrite(req)
+	case methodCoordinate:
+		var req coordinateReq
+		if err := msgpack.Unmarshal(body, &req); err != nil {
+			return nil, fmt.Errorf("malformed coordinate request: %w", err)
+		}
+		return msgpack.Marshal(n.serveCoordinate(ctx, req))
+	default:
+		return nil, fmt.Errorf("unknown RPC method %d", method)
+	}
+}
+
+func (n *Node) checkPartition(p int) error {
+	if p < 0 || p >= n.cfg.Partitions {
+		return fmt.Errorf("partition %d out of range [0,%d)", p, n.cfg.Partitions)
+	}
+	return nil
+}
+
+func (n *Node) serveRead(req readReq) ([]byte, error) {
+	if err := n.checkPartition(req.Partition); err != nil {
+		return nil, err
+	}
+	raw, found, err := n.store.GetRaw(req.Partition, req.Key)
+	if err != nil {
+		return nil, err
+	}
+	return msgpack.Marshal(readResp{Found: found, Set: raw})
+}
+
+func (n *Node) serveWrite(req writeReq) error {
+	if err := n.checkPartition(req.Partition); err != nil {
+		return err
+	}
+	set, err := vclock.UnmarshalSet(req.Set)
+	if err != nil {
+		return fmt.Errorf("refusing write: %w", err)
+	}
+	return mergeLocal(n.store, req.Partition, req.Key, set, req.Sync)
+}
+
+func (n *Node) serveCoordinate(ctx context.Context, req coordinateReq) coordinateResp {
+	w := writeOp{
+		key: req.Key, value: req.Value, contentType: req.ContentType, deleted: req.Deleted,
+		w: req.W, pw: req.PW, sync: req.Sync, forwarded: true,
+	}
+	if req.HasContext {
+		vv, err := vclock.DecodeContext(req.Context)
+		if err != nil {
+			return coordinateResp{Err: &wireError{Msg: err.Error()}}
+		}
+		w.context, w.hasContext = vv, true
+	}
+	if req.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, req.Timeout)
+		defer cancel()
+	}
+	res, err := n.write(ctx, w)
+	if err != nil {
+		return coordinateResp{Err: toWireError(err)}
+	}
+	return coordinateResp{Context: res.context, Acked: res.Acked, Primaries: res.Primaries, Fallbacks: res.Fallbacks}
+}

@@ -1,0 +1,125 @@
+package node
+
+import (
+	"net/http"
+
+	"github.com/dynkv/dynkv/vclock"
+)
+
+// Status is the status document of GET /status (shared/api.md). Fields are
+// only ever added.
+type Status struct {
+	Node         string         `json:"node"`
+	Version      string         `json:"version"`
+	N            int            `json:"n"`
+	Partitions   int            `json:"partitions"`
+	R            int            `json:"r"`
+	W            int            `json:"w"`
+	Members      []MemberStatus `json:"members"`
+	HintsPending int            `json:"hints_pending"`
+}
+
+// MemberStatus is one ring member as this node sees it.
+type MemberStatus struct {
+	Name            string `json:"name"`
+	State           string `json:"state"`
+	HTTPAddr        string `json:"http_addr"`
+	RPCAddr         string `json:"rpc_addr"`
+	PartitionsOwned int    `json:"partitions_owned"` // partitions it is a replica of
+}
+
+// Status returns this node's view of the cluster.
+func (n *Node) Status() Status {
+	v := n.mem.current()
+	states := n.mem.liveStates()
+	st := Status{
+		Node: n.name, Version: n.cfg.Version,
+		N: n.cfg.N, Partitions: n.cfg.Partitions, R: n.cfg.R, W: n.cfg.W,
+		Members: []MemberStatus{},
+	}
+	for _, name := range v.ring.Members() {
+		rec := v.members[name]
+		state, ok := states[name]
+		if !ok {
+			state = stateDead
+		}
+		st.Members = append(st.Members, MemberStatus{
+			Name: name, State: state, HTTPAddr: rec.HTTPAddr, RPCAddr: rec.RPCAddr,
+			PartitionsOwned: v.ring.Placements(name),
+		})
+	}
+	return st
+}
+
+func (n *Node) serveStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, n.Status())
+}
+
+func (n *Node) serveHealth(w http.ResponseWriter, r *http.Request) {
+	switch s := n.phase.Load(); s {
+	case phaseServing:
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": n.name})
+	default:
+		writeError(w, http.StatusServiceUnavailable, "node is "+phaseName(s), map[string]any{"node": n.name})
+	}
+}
+
+type preflistNode struct {
+	Name    string `json:"name"`
+	State   string `json:"state"`
+	Primary bool   `json:"primary"`
+}
+
+func (n *Node) servePreflist(w http.ResponseWriter, r *http.Request, key string) {
+	if err := checkKey(key); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error(), nil)
+		return
+	}
+	v := n.mem.current()
+	p := v.ring.Partition([]byte(key))
+	out := struct {
+		Partition int            `json:"partition"`
+		Nodes     []preflistNode `json:"nodes"`
+	}{Partition: p, Nodes: []preflistNode{}}
+	for _, name := range v.ring.Preflist(p) {
+		out.Nodes = append(out.Nodes, preflistNode{Name: name, State: n.mem.stateOf(name), Primary: true})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type replicaSibling struct {
+	Value       []byte `json:"value"`
+	ContentType string `json:"content_type"`
+	Deleted     bool   `json:"deleted"`
+}
+
+func (n *Node) serveReplica(w http.ResponseWriter, r *http.Request, key string) {
+	if err := checkKey(key); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error(), nil)
+		return
+	}
+	p := n.mem.current().ring.Partition([]byte(key))
+	set, found, err := n.store.Get(p, []byte(key))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error(), nil)
+		return
+	}
+	if !found {
+		writeError(w, http.StatusNotFound, "this node holds no version of the key", map[string]any{"node": n.name})
+		return
+	}
+	out := struct {
+		Node      string           `json:"node"`
+		Context   string           `json:"context"`
+		Siblings  []replicaSibling `json:"siblings"`
+		HintedFor *string          `json:"hinted_for"`
+	}{Node: n.name, Context: vclock.EncodeContext(set.Clock), Siblings: []replicaSibling{}}
+	for _, s := range set.Siblings {
+		v := s.Value
+		if v == nil {
+			v = []byte{}
+		}
+		out.Siblings = append(out.Siblings, replicaSibling{Value: v, ContentType: contentType(s.ContentType), Deleted: s.Deleted})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
