@@ -1,0 +1,141 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+var (
+	// ErrNotFound is matched by the *Error of a 404: the key has no live
+	// value (it was never written or was deleted). It never means that a
+	// replica was unreachable.
+	ErrNotFound = errors.New("dynkv: not found")
+
+	// ErrQuorum is matched by the *Error of a 503 quorum failure: fewer than
+	// R (or W) replicas answered. A write that failed its quorum may still
+	// have reached some replicas.
+	ErrQuorum = errors.New("dynkv: quorum not met")
+
+	// ErrTimeout is matched by the *Error of a 504: the request's timeout ran
+	// out on the server before the quorum answered.
+	ErrTimeout = errors.New("dynkv: server timeout")
+
+	// ErrBadRequest is matched by the *Error of a 400 or 413, and wrapped by
+	// errors the client detects itself before sending anything (empty key,
+	// an option that does not apply, r < 1, ...).
+	ErrBadRequest = errors.New("dynkv: bad request")
+
+	// ErrUnavailable is wrapped when no endpoint could be reached; the error
+	// also wraps the last failure and names the endpoints tried. A node
+	// answering 503 because it is draining or starting matches it as well.
+	ErrUnavailable = errors.New("dynkv: no endpoint available")
+
+	// ErrAmbiguous is wrapped when a write (PUT or DELETE) was sent but no
+	// answer came back: it may or may not have been applied. The client does
+	// not retry it, because a duplicate write would become a sibling. Read
+	// the key to find out.
+	ErrAmbiguous = errors.New("dynkv: write outcome unknown")
+)
+
+// Error is a non-2xx answer from a node.
+type Error struct {
+	Status  int    // the HTTP status code
+	Message string // the server's "error" text, or the status text if the body was not JSON
+	Needed  int    // replicas the quorum needed (503), 0 if not reported
+	Acked   int    // replicas that acknowledged a write (503), 0 if not reported
+	Replied int    // replicas that answered a read (503), 0 if not reported
+	// Context is the X-Dynkv-Context of the answer; on a 404 it is set when a
+	// tombstone was seen, and writing with it supersedes the delete.
+	Context  string
+	Endpoint string // the endpoint that answered
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("dynkv: ")
+	b.WriteString(e.Message)
+	b.WriteString(" (")
+	if e.Needed > 0 {
+		fmt.Fprintf(&b, "needed %d, ", e.Needed)
+		if e.Replied > 0 {
+			fmt.Fprintf(&b, "replied %d; ", e.Replied)
+		} else {
+			fmt.Fprintf(&b, "acked %d; ", e.Acked)
+		}
+	}
+	fmt.Fprintf(&b, "HTTP %d from %s)", e.Status, e.Endpoint)
+	return b.String()
+}
+
+// Is maps the status code onto the package's sentinel errors, so callers can
+// write errors.Is(err, client.ErrNotFound) without looking at codes.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
+	case ErrQuorum:
+		return e.Status == http.StatusServiceUnavailable && !e.refused()
+	case ErrUnavailable:
+		return e.Status == http.StatusServiceUnavailable && e.refused()
+	case ErrTimeout:
+		return e.Status == http.StatusGatewayTimeout
+	case ErrBadRequest:
+		return e.Status == http.StatusBadRequest || e.Status == http.StatusRequestEntityTooLarge
+	}
+	return false
+}
+
+// refused reports a 503 from a node that is draining or starting: it did not
+// take the request at all, unlike a quorum failure.
+func (e *Error) refused() bool {
+	if e.Status != http.StatusServiceUnavailable {
+		return false
+	}
+	m := strings.ToLower(e.Message)
+	return strings.Contains(m, "draining") || strings.Contains(m, "starting")
+}
+
+// errorBody is the JSON error document. Pointers tell "acked": 0 from absent.
+type errorBody struct {
+	Error   string `json:"error"`
+	Needed  *int   `json:"needed"`
+	Acked   *int   `json:"acked"`
+	Replied *int   `json:"replied"`
+}
+
+// newError builds the *Error of a non-2xx response.
+func newError(resp *response) *Error {
+	e := &Error{
+		Status:   resp.status,
+		Message:  http.StatusText(resp.status),
+		Context:  resp.header.Get(headerContext),
+		Endpoint: resp.endpoint,
+	}
+	if e.Message == "" {
+		e.Message = fmt.Sprintf("HTTP status %d", resp.status)
+	}
+	var body errorBody
+	if json.Unmarshal(resp.body, &body) != nil || body.Error == "" {
+		return e
+	}
+	e.Message = body.Error
+	e.Needed = deref(body.Needed)
+	e.Acked = deref(body.Acked)
+	e.Replied = deref(body.Replied)
+	return e
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// badRequest is an error the client detects before sending anything.
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
+}
