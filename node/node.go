@@ -66,7 +66,7 @@ func Start(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, name: cfg.Name, logger: cfg.Logger.With("node", cfg.Name)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.open(); err != nil {
-		n.closeAll(false)
+		n.closeAll(n.ctx, false)
 		return nil, err
 	}
 	n.phase.Store(phaseServing)
@@ -175,7 +175,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			n.logger.Warn("http shutdown", "err", err)
 			n.http.Close()
 		}
-		n.stopErr = n.closeAll(true)
+		n.stopErr = n.closeAll(ctx, true)
 	})
 	return n.stopErr
 }
@@ -186,22 +186,25 @@ func (n *Node) Shutdown(ctx context.Context) error {
 func (n *Node) Crash() {
 	n.stopOnce.Do(func() {
 		n.http.Close()
-		n.stopErr = n.closeAll(false)
+		crashed, cancel := context.WithCancel(context.Background())
+		cancel()
+		n.stopErr = n.closeAll(crashed, false)
 	})
 }
 
-// closeAll releases everything open, in dependency order. clean records a
-// clean shutdown in the store.
-func (n *Node) closeAll(clean bool) error {
-	n.cancel()
+// closeAll releases everything open, in dependency order. Background
+// request work may finish until ctx ends. clean records a clean shutdown in
+// the store.
+func (n *Node) closeAll(ctx context.Context, clean bool) error {
 	if n.http != nil {
 		n.http.Close()
 	} else if n.httpLn != nil {
 		n.httpLn.Close()
 	}
 	if n.coord != nil {
-		n.coord.Close()
+		n.coord.Close(ctx)
 	}
+	n.cancel()
 	if n.mem != nil {
 		if clean {
 			n.mem.leave(time.Second)

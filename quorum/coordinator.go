@@ -61,7 +61,7 @@ func DefaultConfig() Config {
 
 // Coordinator runs quorum requests. Background work (the tail of a write's
 // fan-out, late read replies, read repairs) is tied to the coordinator's
-// lifetime: Close cancels it and waits for it.
+// lifetime: Close waits for it, cancelling it if the caller cannot wait.
 type Coordinator struct {
 	reps   Replicas
 	cfg    Config
@@ -82,10 +82,22 @@ func New(reps Replicas, cfg Config) *Coordinator {
 	return &Coordinator{reps: reps, cfg: cfg, life: life, cancel: cancel}
 }
 
-// Close stops background work and waits for it to end.
-func (c *Coordinator) Close() {
+// Close waits for background work (the tail of writes, late replies and
+// read repairs, each bounded by its request's deadline) to finish; if ctx
+// ends first it cancels that work and waits for it to stop.
+func (c *Coordinator) Close(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		c.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		c.cancel()
+		<-done
+	}
 	c.cancel()
-	c.wg.Wait()
 }
 
 // fanout starts one request per target on a context that belongs to the
