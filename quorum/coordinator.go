@@ -147,63 +147,95 @@ type ReadResult struct {
 	Repaired  int // replicas sent a read repair before answering
 }
 
-type readReply struct {
-	target Target
-	set    vclock.Set
-	found  bool
-	err    error
+type readVal struct {
+	set   vclock.Set
+	found bool
 }
+
+type readReply = reply[readVal]
 
 // Read asks every target for the key and answers once R replicas (PR of them
 // primaries) have replied, with the merge of their answers.
 func (c *Coordinator) Read(ctx context.Context, req ReadRequest) (ReadResult, error) {
-	fo := c.newFanout(ctx)
-	replies := make(chan readReply, len(req.Targets))
-	t := newTally(req.R, req.PR)
-	var failures []string
-	for _, tg := range req.Targets {
-		t.start(tg.Primary)
-		if tg.Down {
-			t.done(tg.Primary, false)
-			failures = addFailure(failures, tg.Node, errDown)
-			continue
-		}
-		c.spawn(func() {
-			set, found, err := c.reps.Read(fo.ctx, tg.Node, req.Partition, req.Key)
-			replies <- readReply{target: tg, set: set, found: found, err: err}
-		})
+	rd := startRound(c, ctx, req.Targets, req.R, req.PR, func(ctx context.Context, tg Target) (readVal, error) {
+		set, found, err := c.reps.Read(ctx, tg.Node, req.Partition, req.Key)
+		return readVal{set, found}, err
+	})
+	got, err := rd.await(c, ctx, "read")
+	if err != nil {
+		rd.fo.cancel()
+		return ReadResult{}, err
 	}
-	var got []readReply
-	var settle settling
-	defer settle.stop()
-	for !t.met() {
-		if t.impossible() && settle.over(t.pending, c.cfg.FailSettle) {
-			fo.cancel()
-			return ReadResult{}, newError("read", &t, false, failures)
-		}
-		select {
-		case <-settle.c:
-			settle.expired = true
-		case r := <-replies:
-			t.done(r.target.Primary, r.err == nil)
-			if r.err != nil {
-				failures = addFailure(failures, r.target.Node, r.err)
-				continue
-			}
-			got = append(got, r)
-		case <-fo.ctx.Done():
-			fo.cancel()
-			return ReadResult{}, c.doneError("read", ctx, &t, failures)
-		}
-	}
-	fo.detach()
+	rd.fo.detach()
 	res := mergeReplies(got)
 	if c.cfg.ReadRepair {
 		res.Repaired = c.repairStale(req, res.Set, got)
 	}
-	pending := t.pending
-	c.spawn(func() { c.collectLate(req, fo, replies, pending, got) })
+	pending := rd.t.pending
+	c.spawn(func() { c.collectLate(req, rd.fo, rd.replies, pending, got) })
 	return res, nil
+}
+
+// reply is one replica's answer to a fanned-out request.
+type reply[T any] struct {
+	target Target
+	val    T
+	err    error
+}
+
+// round is one request fanned out to its targets and counted.
+type round[T any] struct {
+	fo       fanout
+	replies  chan reply[T]
+	t        tally
+	failures []string
+}
+
+// startRound sends call to every target not known to be down.
+func startRound[T any](c *Coordinator, ctx context.Context, targets []Target, need, needPrimary int,
+	call func(context.Context, Target) (T, error)) *round[T] {
+	r := &round[T]{fo: c.newFanout(ctx), replies: make(chan reply[T], len(targets)), t: newTally(need, needPrimary)}
+	for _, tg := range targets {
+		r.t.start(tg.Primary)
+		if tg.Down {
+			r.t.done(tg.Primary, false)
+			r.failures = addFailure(r.failures, tg.Node, errDown)
+			continue
+		}
+		c.spawn(func() {
+			v, err := call(r.fo.ctx, tg)
+			r.replies <- reply[T]{target: tg, val: v, err: err}
+		})
+	}
+	return r
+}
+
+// await collects answers until the quorum is met, returning the successful
+// ones; or until it cannot be met (after a short settle) or the request's
+// context ends, returning the *Error (or the context's error).
+func (r *round[T]) await(c *Coordinator, ctx context.Context, op string) ([]reply[T], error) {
+	var got []reply[T]
+	var settle settling
+	defer settle.stop()
+	for !r.t.met() {
+		if r.t.impossible() && settle.over(r.t.pending, c.cfg.FailSettle) {
+			return got, newError(op, &r.t, false, r.failures)
+		}
+		select {
+		case <-settle.c:
+			settle.expired = true
+		case rep := <-r.replies:
+			r.t.done(rep.target.Primary, rep.err == nil)
+			if rep.err != nil {
+				r.failures = addFailure(r.failures, rep.target.Node, rep.err)
+				continue
+			}
+			got = append(got, rep)
+		case <-r.fo.ctx.Done():
+			return got, c.doneError(op, ctx, &r.t, r.failures)
+		}
+	}
+	return got, nil
 }
 
 var errDown = errors.New("down (gossip)")
@@ -257,9 +289,9 @@ func mergeReplies(got []readReply) ReadResult {
 		} else {
 			res.Fallbacks++
 		}
-		if r.found {
+		if r.val.found {
 			res.Found = true
-			res.Set = vclock.Merge(res.Set, r.set)
+			res.Set = vclock.Merge(res.Set, r.val.set)
 		}
 	}
 	return res
@@ -267,10 +299,10 @@ func mergeReplies(got []readReply) ReadResult {
 
 // stale reports whether a replica's answer lacks something of merged.
 func stale(r readReply, merged vclock.Set) bool {
-	if !r.found {
+	if !r.val.found {
 		return !merged.IsEmpty()
 	}
-	return !r.set.Equal(merged)
+	return !r.val.set.Equal(merged)
 }
 
 // repairStale sends merged to every replica in got that is behind it and
@@ -367,71 +399,37 @@ func (w *WriteResult) add(t Target) {
 	}
 }
 
-type writeReply struct {
-	target Target
-	err    error
-}
-
 // Write sends Set to every target and answers once W replicas (PW of them
 // primaries) acknowledged. The remaining writes go on in the background
-// until the caller's deadline.
+// until the caller's deadline: a write is never undone, even when its
+// quorum fails.
 func (c *Coordinator) Write(ctx context.Context, req WriteRequest) (WriteResult, error) {
-	fo := c.newFanout(ctx)
-	replies := make(chan writeReply, len(req.Targets))
-	t := newTally(req.W, req.PW)
+	rd := startRound(c, ctx, req.Targets, req.W, req.PW, func(ctx context.Context, tg Target) (struct{}, error) {
+		return struct{}{}, c.reps.Write(ctx, tg.Node, req.Partition, req.Key, req.Set, req.Sync)
+	})
 	var res WriteResult
 	if req.Local != nil {
-		t.start(req.Local.Primary)
-		t.done(req.Local.Primary, true)
+		rd.t.start(req.Local.Primary)
+		rd.t.done(req.Local.Primary, true)
 		res.add(*req.Local)
 	}
-	var failures []string
-	for _, tg := range req.Targets {
-		t.start(tg.Primary)
-		if tg.Down {
-			t.done(tg.Primary, false)
-			failures = addFailure(failures, tg.Node, errDown)
-			continue
-		}
-		c.spawn(func() {
-			err := c.reps.Write(fo.ctx, tg.Node, req.Partition, req.Key, req.Set, req.Sync)
-			replies <- writeReply{target: tg, err: err}
-		})
+	got, err := rd.await(c, ctx, "write")
+	for _, r := range got {
+		res.add(r.target)
 	}
-	var settle settling
-	defer settle.stop()
-	for !t.met() {
-		if t.impossible() && settle.over(t.pending, c.cfg.FailSettle) {
-			// The writes in flight are not undone: let them finish.
-			fo.detach()
-			pending := t.pending
-			c.spawn(func() { drainWrites(fo, replies, pending) })
-			return res, newError("write", &t, false, failures)
-		}
-		select {
-		case <-settle.c:
-			settle.expired = true
-		case r := <-replies:
-			t.done(r.target.Primary, r.err == nil)
-			if r.err != nil {
-				failures = addFailure(failures, r.target.Node, r.err)
-				continue
-			}
-			res.add(r.target)
-		case <-fo.ctx.Done():
-			fo.cancel()
-			return res, c.doneError("write", ctx, &t, failures)
-		}
+	if err != nil && ctx.Err() != nil {
+		rd.fo.cancel() // the caller is gone or out of time
+		return res, err
 	}
-	fo.detach()
-	pending := t.pending
-	c.spawn(func() { drainWrites(fo, replies, pending) })
-	return res, nil
+	rd.fo.detach()
+	pending := rd.t.pending
+	c.spawn(func() { drainWrites(rd.fo, rd.replies, pending) })
+	return res, err
 }
 
 // drainWrites lets the writes still in flight after the quorum finish, then
 // releases the fan-out context.
-func drainWrites(fo fanout, replies <-chan writeReply, pending int) {
+func drainWrites(fo fanout, replies <-chan reply[struct{}], pending int) {
 	defer fo.cancel()
 	for ; pending > 0; pending-- {
 		select {

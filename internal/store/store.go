@@ -55,6 +55,7 @@ type Store struct {
 	cache interface{ Unref() }
 	seed  maphash.Seed
 	locks [256]sync.Mutex
+	gate  *syncGate
 
 	mu     sync.RWMutex // guards closed against use-after-close of db
 	closed bool
@@ -68,9 +69,13 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.FS == nil {
+		cfg.FS = vfs.Default
+	}
+	gate := &syncGate{}
 	cache := pebble.NewCache(cfg.CacheSize)
 	opts := &pebble.Options{
-		FS:     cfg.FS,
+		FS:     walFS{FS: cfg.FS, gate: gate},
 		Cache:  cache,
 		Logger: pebbleLogger{cfg.Logger},
 	}
@@ -79,7 +84,7 @@ func Open(cfg Config) (*Store, error) {
 		cache.Unref()
 		return nil, fmt.Errorf("store: open %s: %w", cfg.Dir, err)
 	}
-	return &Store{db: db, cache: cache, seed: maphash.MakeSeed()}, nil
+	return &Store{db: db, cache: cache, seed: maphash.MakeSeed(), gate: gate}, nil
 }
 
 // Close flushes and closes pebble. Operations after Close return ErrClosed.
@@ -110,13 +115,6 @@ func metaKey(name string) []byte {
 	return append([]byte{prefixMeta}, name...)
 }
 
-func writeOpts(sync bool) *pebble.WriteOptions {
-	if sync {
-		return pebble.Sync
-	}
-	return pebble.NoSync
-}
-
 // get reads a raw value; found is false when the key is absent.
 func (s *Store) get(k []byte) (val []byte, found bool, err error) {
 	s.mu.RLock()
@@ -142,7 +140,12 @@ func (s *Store) set(k, v []byte, sync bool) error {
 	if s.closed {
 		return ErrClosed
 	}
-	return s.db.Set(k, v, writeOpts(sync))
+	if sync {
+		s.gate.enter()
+		defer s.gate.leave()
+	}
+	// Always pebble.Sync: see walsync.go for why that does not fsync.
+	return s.db.Set(k, v, pebble.Sync)
 }
 
 // GetRaw returns the encoded sibling set stored for key, unchecked: for
@@ -228,6 +231,8 @@ func (s *Store) DeleteMeta(name string) error {
 	if s.closed {
 		return ErrClosed
 	}
+	s.gate.enter()
+	defer s.gate.leave()
 	if err := s.db.Delete(metaKey(name), pebble.Sync); err != nil {
 		return fmt.Errorf("store: delete meta %q: %w", name, err)
 	}
