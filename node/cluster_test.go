@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/dynkv/dynkv/internal/rpc"
+	"github.com/dynkv/dynkv/vclock"
 )
 
 // testCluster runs several real nodes in this process: real pebble stores in
@@ -28,6 +29,8 @@ type testCluster struct {
 	nodes []*Node
 	cfgs  []Config
 	http  *http.Client
+	// actors remembers each node's last actor id, to check rotation.
+	actors map[int]vclock.Actor
 }
 
 // fastGossip makes failure detection and convergence quick on loopback.
@@ -49,7 +52,7 @@ func testLogger(t *testing.T) *slog.Logger {
 
 func startCluster(t *testing.T, size int, mutate func(*Config)) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, net: rpc.NewMemNetwork(1), http: &http.Client{Timeout: 10 * time.Second}}
+	c := &testCluster{t: t, net: rpc.NewMemNetwork(1), http: &http.Client{Timeout: 10 * time.Second}, actors: map[int]vclock.Actor{}}
 	dir := t.TempDir()
 	for i := range size {
 		cfg := DefaultConfig()
@@ -133,6 +136,7 @@ func (c *testCluster) eventually(limit time.Duration, check func() error) {
 
 // crash stops node i abruptly; restart brings it back on its data dir.
 func (c *testCluster) crash(i int) {
+	c.actors[i] = c.nodes[i].actor
 	c.nodes[i].Crash()
 	c.nodes[i] = nil
 }

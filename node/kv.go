@@ -80,26 +80,7 @@ func (n *Node) coordinateWrite(ctx context.Context, p int, pref []string, op wri
 		Local:     &quorum.Target{Node: n.name, Primary: true},
 		Targets:   n.targets(pref, n.name),
 	})
-	return writeResult{context: vclock.EncodeContext(writeContext(set, seen, dot)), WriteResult: res}, err
-}
-
-// writeContext is the context returned to the writer: what it had seen plus
-// its own new version, and never a concurrent sibling it has not seen.
-//
-// A version vector cannot name one dot alone, so: when the new version is the
-// only sibling left, the whole clock is exact (everything else it covers is
-// obsolete); when other siblings remain, seen plus the new dot is exact only
-// if seen already covers the coordinator's earlier dots; otherwise we return
-// seen alone, so a follow-up write keeps the writer's own version as a
-// sibling instead of silently superseding someone else's.
-func writeContext(set vclock.Set, seen vclock.VV, dot vclock.Dot) vclock.VV {
-	if len(set.Siblings) == 1 && set.Siblings[0].Dot == dot {
-		return set.Clock
-	}
-	if seen.Get(dot.Actor) == dot.Counter-1 {
-		return seen.Add(dot)
-	}
-	return seen
+	return writeResult{context: vclock.EncodeContext(vclock.WriterContext(set, seen, dot)), WriteResult: res}, err
 }
 
 // targets lists the replicas in pref other than skip, marking the ones

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dynkv/dynkv/vclock"
 )
 
 // TestFiveNodesWithPartition runs reads and writes with quorums on five
@@ -166,8 +168,32 @@ func TestDownNodeAndRestart(t *testing.T) {
 	if m := r.json(t); m["needed"] != 3.0 || m["replied"] != 2.0 {
 		t.Fatalf("503 body: %v", m)
 	}
+	// Gossip notices the crash; the status document says so.
+	c.eventually(10*time.Second, func() error {
+		if s := c.nodes[0].mem.stateOf("n3"); s != stateDead {
+			return fmt.Errorf("n1 sees n3 as %s", s)
+		}
+		return nil
+	})
+
+	oldActor := c.nodes[1].actor
+	crashedActor := actorOf(t, c, 2)
 	c.net.Refuse("n3:9000", false)
 	c.restart(2)
+	c.waitRing(3) // rejoined under its name, alive everywhere
 	r = c.do(2, http.MethodGet, "/admin/replica/k", nil, nil)
 	mustStatus(t, "replica after restart", r, http.StatusOK)
+	if c.nodes[2].actor == crashedActor || c.nodes[1].actor != oldActor {
+		t.Fatal("a node restarted after a crash must take a new actor id")
+	}
+}
+
+// actorOf returns the actor id node i had when it crashed.
+func actorOf(t *testing.T, c *testCluster, i int) vclock.Actor {
+	t.Helper()
+	a, ok := c.actors[i]
+	if !ok {
+		t.Fatalf("no actor recorded for node %d", i)
+	}
+	return a
 }

@@ -24,10 +24,9 @@ const metaRing = "ring"
 
 // Liveness states, as in the status document.
 const (
-	stateAlive   = "alive"
-	stateSuspect = "suspect"
-	stateDead    = "dead"
-	stateLeft    = "left"
+	stateAlive = "alive"
+	stateDead  = "dead"
+	stateLeft  = "left"
 )
 
 // view is an immutable snapshot of the ring and the members' addresses; a new
@@ -283,33 +282,16 @@ func (m *membership) isDown(name string) bool {
 	return ok && (s == stateDead || s == stateLeft)
 }
 
-// liveStates returns every known node's liveness, suspect included (events
-// do not report suspicion, memberlist's member list does).
+// liveStates returns every known node's liveness. memberlist reports joins
+// and departures as events but offers no view of suspicion, so a member is
+// alive until gossip declares it failed.
 func (m *membership) liveStates() map[string]string {
 	out := map[string]string{}
 	for k, v := range *m.liveness.Load() {
 		out[k] = v
 	}
-	if m.ml != nil {
-		for _, n := range m.ml.Members() {
-			out[n.Name] = stateName(n.State)
-		}
-	}
 	out[m.self] = stateAlive
 	return out
-}
-
-func stateName(s memberlist.NodeStateType) string {
-	switch s {
-	case memberlist.StateAlive:
-		return stateAlive
-	case memberlist.StateSuspect:
-		return stateSuspect
-	case memberlist.StateLeft:
-		return stateLeft
-	default:
-		return stateDead
-	}
 }
 
 func (m *membership) setLiveness(name, state string) {
@@ -430,9 +412,12 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	d.NotifyMsg(buf)
 }
 
-func (d *delegate) NotifyJoin(n *memberlist.Node)   { d.m.setLiveness(n.Name, stateName(n.State)) }
-func (d *delegate) NotifyLeave(n *memberlist.Node)  { d.m.setLiveness(n.Name, stateName(n.State)) }
-func (d *delegate) NotifyUpdate(n *memberlist.Node) { d.m.setLiveness(n.Name, stateName(n.State)) }
+// The Node memberlist passes to events carries a stale State field (the
+// real state lives in memberlist's private nodeState), so the event itself
+// says what happened: a join or update means alive, a leave means gone.
+func (d *delegate) NotifyJoin(n *memberlist.Node)   { d.m.setLiveness(n.Name, stateAlive) }
+func (d *delegate) NotifyLeave(n *memberlist.Node)  { d.m.setLiveness(n.Name, stateDead) }
+func (d *delegate) NotifyUpdate(n *memberlist.Node) { d.m.setLiveness(n.Name, stateAlive) }
 
 // errMismatch refuses gossip with nodes of another ring shape.
 var errMismatch = errors.New("ring parameters differ")

@@ -22,6 +22,8 @@ import (
 type devNode struct {
 	name                   string
 	http, rpc, gossip, log string
+	exe                    string
+	args                   []string
 	cmd                    *exec.Cmd
 	exited                 chan error
 }
@@ -119,6 +121,7 @@ func runDev(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 }
 
 func (d *devNode) start(exe string, args []string) error {
+	d.exe, d.args = exe, args
 	logf, err := os.OpenFile(d.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -198,7 +201,8 @@ func watch(ctx context.Context, nodes []*devNode, stderr io.Writer) int {
 				continue
 			}
 			reported[d.name] = true
-			fmt.Fprintf(stderr, "dynkv dev: %s exited; the rest keep running (log: %s)\n", d.name, d.log)
+			fmt.Fprintf(stderr, "dynkv dev: %s exited; the rest keep running (log: %s). To bring it back on its data:\n  %s %s\n",
+				d.name, d.log, d.exe, strings.Join(d.args, " "))
 		}
 	}
 }
