@@ -11,6 +11,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/hashicorp/memberlist"
 
+	"github.com/dynkv/dynkv/hintedhandoff"
 	"github.com/dynkv/dynkv/internal/rpc"
 	"github.com/dynkv/dynkv/ring"
 )
@@ -36,6 +37,12 @@ type Config struct {
 	MaxValueSize   int64         // largest value a PUT may carry
 	DefaultTimeout time.Duration // request timeout when the client gives none
 	MaxTimeout     time.Duration // largest timeout a client may ask for
+
+	// HintedHandoff enables sloppy quorums: fallbacks stand in for down
+	// primaries and keep hints for them. Off, writes to down primaries are
+	// simply missed until anti-entropy repairs them.
+	HintedHandoff bool
+	Hints         hintedhandoff.Config
 
 	Version string // reported in /status
 	Logger  *slog.Logger
@@ -65,14 +72,16 @@ func DefaultConfig() Config {
 		DefaultTimeout: 5 * time.Second,
 		MaxTimeout:     time.Minute,
 		Version:        "dev",
+		HintedHandoff:  true,
+		Hints:          hintedhandoff.DefaultConfig(),
 	}
 }
 
 // Validate reports the first problem with c, in words an operator can act on.
 func (c Config) Validate() error {
 	switch {
-	case c.Name == "":
-		return errors.New("a node name is required (--name)")
+	case !validName(c.Name):
+		return fmt.Errorf("node name %q must be 1 to 64 letters, digits, '.', '_' or '-' (--name)", c.Name)
 	case c.DataDir == "":
 		return errors.New("a data directory is required (--data-dir)")
 	case c.HTTPAddr == "" && c.HTTPListener == nil:
@@ -97,12 +106,30 @@ func (c Config) Validate() error {
 	if c.DefaultTimeout <= 0 || c.MaxTimeout < c.DefaultTimeout {
 		return fmt.Errorf("--timeout must be positive and at most %s, got %s", c.MaxTimeout, c.DefaultTimeout)
 	}
+	if c.HintedHandoff {
+		if err := c.Hints.Validate(); err != nil {
+			return err
+		}
+	}
 	for _, a := range []string{c.RPCAddr, c.GossipAddr} {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			return fmt.Errorf("address %q: %w", a, err)
 		}
 	}
 	return nil
+}
+
+func validName(name string) bool {
+	if len(name) < 1 || len(name) > 64 {
+		return false
+	}
+	for _, r := range name {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // advertise returns addr with its host replaced by AdvertiseHost, if set.

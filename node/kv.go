@@ -45,7 +45,7 @@ func (n *Node) write(ctx context.Context, op writeOp) (writeResult, error) {
 	p := v.ring.Partition(op.key)
 	pref := v.ring.Preflist(p)
 	if slices.Contains(pref, n.name) {
-		return n.coordinateWrite(ctx, p, pref, op)
+		return n.coordinateWrite(ctx, v, p, pref, op)
 	}
 	if op.forwarded {
 		return writeResult{}, errRingMoving
@@ -54,8 +54,9 @@ func (n *Node) write(ctx context.Context, op writeOp) (writeResult, error) {
 }
 
 // coordinateWrite issues the new version on the local replica, then sends it
-// to the other replicas and waits for the quorum.
-func (n *Node) coordinateWrite(ctx context.Context, p int, pref []string, op writeOp) (writeResult, error) {
+// to the other replicas (or fallbacks for the down ones) and waits for the
+// quorum.
+func (n *Node) coordinateWrite(ctx context.Context, v *view, p int, pref []string, op writeOp) (writeResult, error) {
 	var seen vclock.VV
 	var dot vclock.Dot
 	set, err := n.store.Update(p, op.key, op.sync, func(cur vclock.Set, _ bool) (vclock.Set, bool, error) {
@@ -79,6 +80,8 @@ func (n *Node) coordinateWrite(ctx context.Context, p int, pref []string, op wri
 		PW:        op.pw,
 		Local:     &quorum.Target{Node: n.name, Primary: true},
 		Targets:   n.targets(pref, n.name),
+		Fallbacks: n.fallbacks(v, p),
+		KeepHints: n.hints != nil,
 	})
 	return writeResult{context: vclock.EncodeContext(vclock.WriterContext(set, seen, dot)), WriteResult: res}, err
 }
@@ -195,7 +198,7 @@ func (n *Node) read(ctx context.Context, op readOp) (quorum.ReadResult, error) {
 	return n.coord.Read(ctx, quorum.ReadRequest{
 		Partition: p,
 		Key:       op.key,
-		Targets:   n.targets(v.ring.Preflist(p), ""),
+		Targets:   n.readTargets(v, p),
 		R:         op.r,
 		PR:        op.pr,
 	})

@@ -56,17 +56,22 @@ type membership struct {
 	view     atomic.Pointer[view]
 	liveness atomic.Pointer[map[string]string] // from memberlist events
 
+	downMu    sync.Mutex
+	downSince map[string]time.Time // when each down node was first seen down
+	onAlive   func(name string)    // called when a node is seen alive again
+
 	ml    *memberlist.Memberlist
 	queue *memberlist.TransmitLimitedQueue
 }
 
 func newMembership(cfg Config, st *store.Store, logger *slog.Logger) (*membership, error) {
 	m := &membership{
-		self:   cfg.Name,
-		rcfg:   ring.Config{Partitions: cfg.Partitions, N: cfg.N},
-		store:  st,
-		logger: logger,
-		state:  ringState{},
+		self:      cfg.Name,
+		rcfg:      ring.Config{Partitions: cfg.Partitions, N: cfg.N},
+		store:     st,
+		logger:    logger,
+		state:     ringState{},
+		downSince: map[string]time.Time{},
 	}
 	empty := map[string]string{}
 	m.liveness.Store(&empty)
@@ -307,9 +312,37 @@ func (m *membership) setLiveness(name, state string) {
 		next[name] = state
 		if m.liveness.CompareAndSwap(old, &next) {
 			m.logger.Info("member state", "member", name, "state", state)
+			m.noteDown(name, state)
 			return
 		}
 	}
+}
+
+// noteDown records when a node went down and reports its return.
+func (m *membership) noteDown(name, state string) {
+	m.downMu.Lock()
+	_, wasDown := m.downSince[name]
+	if state == stateAlive {
+		delete(m.downSince, name)
+	} else if !wasDown {
+		m.downSince[name] = time.Now()
+	}
+	m.downMu.Unlock()
+	if state == stateAlive && m.onAlive != nil {
+		m.onAlive(name)
+	}
+}
+
+// alive reports whether gossip sees name up and, if not, since when it has
+// been seen down (zero if it was never seen: a node still in the ring that
+// has not been heard from since this node started).
+func (m *membership) alive(name string) (bool, time.Time) {
+	if s, ok := (*m.liveness.Load())[name]; !ok || s != stateAlive {
+		m.downMu.Lock()
+		defer m.downMu.Unlock()
+		return name == m.self, m.downSince[name]
+	}
+	return true, time.Time{}
 }
 
 // mergeRecords folds gossiped records into the state. A record about this

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dynkv/dynkv/hintedhandoff"
 	"github.com/dynkv/dynkv/internal/rpc"
 	"github.com/dynkv/dynkv/internal/store"
 	"github.com/dynkv/dynkv/quorum"
@@ -40,6 +41,7 @@ type Node struct {
 	mem    *membership
 	coord  *quorum.Coordinator
 	reps   *replicas
+	hints  *hintedhandoff.Manager // nil when hinted handoff is off
 
 	rpcServer io.Closer
 	rpcClient rpc.Transport
@@ -97,12 +99,36 @@ func (n *Node) open() error {
 	if n.mem, err = newMembership(n.cfg, st, n.logger.With("component", "membership")); err != nil {
 		return err
 	}
-	n.reps = &replicas{self: n.name, store: st, rpc: n.rpcClient, mem: n.mem, sus: newSuspects(5 * time.Second)}
+	n.reps = &replicas{n: n, rpc: n.rpcClient, sus: newSuspects(5 * time.Second)}
+	if err := n.startHints(); err != nil {
+		return err
+	}
 	qcfg := quorum.DefaultConfig()
 	qcfg.DefaultTimeout, qcfg.Logger = n.cfg.DefaultTimeout, n.logger.With("component", "quorum")
 	n.coord = quorum.New(n.reps, qcfg)
 	n.serveHTTP()
 	return n.mem.start(n.ctx, n.cfg, &n.wg)
+}
+
+// startHints opens hinted handoff and starts its delivery loop.
+func (n *Node) startHints() error {
+	if !n.cfg.HintedHandoff {
+		return nil
+	}
+	hcfg := n.cfg.Hints
+	hcfg.Logger = n.logger.With("component", "handoff")
+	h, err := hintedhandoff.New(hcfg, n.store, handoffPeers{n})
+	if err != nil {
+		return err
+	}
+	n.hints = h
+	n.mem.onAlive = func(string) { h.Kick() }
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		h.Run(n.ctx)
+	}()
+	return nil
 }
 
 // listen binds the HTTP and RPC ports, recording the addresses actually bound

@@ -9,33 +9,32 @@ import (
 
 	"github.com/dynkv/dynkv/internal/rpc"
 	"github.com/dynkv/dynkv/internal/store"
+	"github.com/dynkv/dynkv/quorum"
 	"github.com/dynkv/dynkv/vclock"
 )
 
-// replicas implements quorum.Replicas: the local store for this node, RPC
-// for the others.
+// replicas implements quorum.Replicas: this node's own storage for itself,
+// RPC for the others.
 type replicas struct {
-	self  string
-	store *store.Store
-	rpc   rpc.Transport
-	mem   *membership
-	sus   *suspects
+	n   *Node
+	rpc rpc.Transport
+	sus *suspects
 }
 
 func (r *replicas) addr(node string) (string, error) {
-	rec, ok := r.mem.current().members[node]
+	rec, ok := r.n.mem.current().members[node]
 	if !ok || rec.RPCAddr == "" {
 		return "", fmt.Errorf("no address known for node %s", node)
 	}
 	return rec.RPCAddr, nil
 }
 
-func (r *replicas) Read(ctx context.Context, node string, partition int, key []byte) (vclock.Set, bool, error) {
-	if node == r.self {
-		return r.store.Get(partition, key)
+func (r *replicas) Read(ctx context.Context, t quorum.Target, partition int, key []byte) (vclock.Set, bool, error) {
+	if t.Node == r.n.name {
+		return r.n.localRead(partition, key, t.HintFor)
 	}
 	var resp readResp
-	if err := r.call(ctx, node, methodRead, readReq{Partition: partition, Key: key}, &resp); err != nil {
+	if err := r.call(ctx, t.Node, methodRead, readReq{Partition: partition, Key: key, HintFor: t.HintFor}, &resp); err != nil {
 		return vclock.Set{}, false, err
 	}
 	if !resp.Found {
@@ -43,20 +42,20 @@ func (r *replicas) Read(ctx context.Context, node string, partition int, key []b
 	}
 	set, err := vclock.UnmarshalSet(resp.Set)
 	if err != nil {
-		return vclock.Set{}, false, fmt.Errorf("replica %s sent a bad sibling set: %w", node, err)
+		return vclock.Set{}, false, fmt.Errorf("replica %s sent a bad sibling set: %w", t.Node, err)
 	}
 	return set, true, nil
 }
 
-func (r *replicas) Write(ctx context.Context, node string, partition int, key []byte, set vclock.Set, sync bool) error {
-	if node == r.self {
-		return mergeLocal(r.store, partition, key, set, sync)
+func (r *replicas) Write(ctx context.Context, t quorum.Target, partition int, key []byte, set vclock.Set, sync bool) error {
+	if t.Node == r.n.name {
+		return r.n.localWrite(partition, key, set, sync, t.HintFor)
 	}
 	raw, err := set.MarshalBinary()
 	if err != nil {
 		return err
 	}
-	return r.call(ctx, node, methodWrite, writeReq{Partition: partition, Key: key, Set: raw, Sync: sync}, nil)
+	return r.call(ctx, t.Node, methodWrite, writeReq{Partition: partition, Key: key, Set: raw, Sync: sync, HintFor: t.HintFor}, nil)
 }
 
 // call sends one msgpack request and decodes the reply into resp (if not nil).
@@ -88,10 +87,42 @@ func (r *replicas) call(ctx context.Context, node string, method uint8, req, res
 	return nil
 }
 
+// localRead returns what this node holds for key: its own replica and,
+// when it stands in for hintFor, the hint it keeps for that node.
+func (n *Node) localRead(partition int, key []byte, hintFor string) (vclock.Set, bool, error) {
+	set, found, err := n.store.Get(partition, key)
+	if err != nil || hintFor == "" {
+		return set, found, err
+	}
+	hint, hfound, err := n.store.GetHint(hintFor, partition, key)
+	if err != nil || !hfound {
+		return set, found, err
+	}
+	return vclock.Merge(set, hint), true, nil
+}
+
+// localWrite merges a version into this node's replica or, for hintFor,
+// into its hint for that node.
+func (n *Node) localWrite(partition int, key []byte, set vclock.Set, sync bool, hintFor string) error {
+	if hintFor == "" {
+		return mergeLocal(n.store, partition, key, set, sync)
+	}
+	if n.hints == nil {
+		return errors.New("hinted handoff is off on this node")
+	}
+	if err := n.hints.Add(hintFor, partition, key, set); err != nil {
+		return err
+	}
+	if sync {
+		return n.store.Sync()
+	}
+	return nil
+}
+
 // mergeLocal merges a version received from a coordinator, a read repair or
-// a peer into the local store. It writes only when something changed, except
-// that sync=true always writes: the caller wants the state on disk, and the
-// earlier write that produced it may not have been synced.
+// a hint into the local replica. It writes only when something changed,
+// except that sync=true always writes: the caller wants the state on disk,
+// and the earlier write that produced it may not have been synced.
 func mergeLocal(st *store.Store, partition int, key []byte, in vclock.Set, sync bool) error {
 	_, err := st.Update(partition, key, sync, func(cur vclock.Set, found bool) (vclock.Set, bool, error) {
 		if !found {

@@ -25,6 +25,12 @@ func (n *Node) ServeRPC(ctx context.Context, method uint8, body []byte) ([]byte,
 			return nil, fmt.Errorf("malformed write request: %w", err)
 		}
 		return nil, n.serveWrite(req)
+	case methodHandoff:
+		var req handoffReq
+		if err := msgpack.Unmarshal(body, &req); err != nil {
+			return nil, fmt.Errorf("malformed handoff request: %w", err)
+		}
+		return nil, n.serveHandoff(req)
 	case methodCoordinate:
 		var req coordinateReq
 		if err := msgpack.Unmarshal(body, &req); err != nil {
@@ -47,11 +53,24 @@ func (n *Node) serveRead(req readReq) ([]byte, error) {
 	if err := n.checkPartition(req.Partition); err != nil {
 		return nil, err
 	}
-	raw, found, err := n.store.GetRaw(req.Partition, req.Key)
+	if req.HintFor == "" {
+		raw, found, err := n.store.GetRaw(req.Partition, req.Key)
+		if err != nil {
+			return nil, err
+		}
+		return msgpack.Marshal(readResp{Found: found, Set: raw})
+	}
+	set, found, err := n.localRead(req.Partition, req.Key, req.HintFor)
 	if err != nil {
 		return nil, err
 	}
-	return msgpack.Marshal(readResp{Found: found, Set: raw})
+	resp := readResp{Found: found}
+	if found {
+		if resp.Set, err = set.MarshalBinary(); err != nil {
+			return nil, err
+		}
+	}
+	return msgpack.Marshal(resp)
 }
 
 func (n *Node) serveWrite(req writeReq) error {
@@ -62,7 +81,23 @@ func (n *Node) serveWrite(req writeReq) error {
 	if err != nil {
 		return fmt.Errorf("refusing write: %w", err)
 	}
-	return mergeLocal(n.store, req.Partition, req.Key, set, req.Sync)
+	return n.localWrite(req.Partition, req.Key, set, req.Sync, req.HintFor)
+}
+
+func (n *Node) serveHandoff(req handoffReq) error {
+	for _, it := range req.Items {
+		if err := n.checkPartition(it.Partition); err != nil {
+			return err
+		}
+		set, err := vclock.UnmarshalSet(it.Set)
+		if err != nil {
+			return fmt.Errorf("refusing hint: %w", err)
+		}
+		if err := mergeLocal(n.store, it.Partition, it.Key, set, false); err != nil {
+			return err
+		}
+	}
+	return n.store.Sync()
 }
 
 func (n *Node) serveCoordinate(ctx context.Context, req coordinateReq) coordinateResp {

@@ -16,7 +16,20 @@ type Status struct {
 	R            int            `json:"r"`
 	W            int            `json:"w"`
 	Members      []MemberStatus `json:"members"`
-	HintsPending int            `json:"hints_pending"`
+	HintsPending int64          `json:"hints_pending"`
+	// HintsPendingByTarget counts the hints held for each down (or just
+	// returned) node.
+	HintsPendingByTarget map[string]int64 `json:"hints_pending_by_target"`
+	HintsPendingBytes    int64            `json:"hints_pending_bytes"`
+	Handoff              *HandoffStatus   `json:"handoff,omitempty"`
+}
+
+// HandoffStatus reports hinted handoff's counters since start.
+type HandoffStatus struct {
+	Written   uint64 `json:"hints_written"`
+	Delivered uint64 `json:"hints_delivered"`
+	Dropped   uint64 `json:"hints_dropped"`
+	Failed    uint64 `json:"delivery_failures"`
 }
 
 // MemberStatus is one ring member as this node sees it.
@@ -35,7 +48,14 @@ func (n *Node) Status() Status {
 	st := Status{
 		Node: n.name, Version: n.cfg.Version,
 		N: n.cfg.N, Partitions: n.cfg.Partitions, R: n.cfg.R, W: n.cfg.W,
-		Members: []MemberStatus{},
+		Members:              []MemberStatus{},
+		HintsPendingByTarget: map[string]int64{},
+	}
+	if n.hints != nil {
+		st.HintsPending, st.HintsPendingByTarget = n.hints.Pending()
+		st.HintsPendingBytes = n.hints.PendingBytes()
+		hs := n.hints.Stats()
+		st.Handoff = &HandoffStatus{Written: hs.Written, Delivered: hs.Delivered, Dropped: hs.Dropped, Failed: hs.Failed}
 	}
 	for _, name := range v.ring.Members() {
 		rec := v.members[name]
@@ -84,6 +104,10 @@ func (n *Node) servePreflist(w http.ResponseWriter, r *http.Request, key string)
 	for _, name := range v.ring.Preflist(p) {
 		out.Nodes = append(out.Nodes, preflistNode{Name: name, State: n.mem.stateOf(name), Primary: true})
 	}
+	// Then the fallbacks a write would use now, in order.
+	for _, name := range n.fallbacks(v, p) {
+		out.Nodes = append(out.Nodes, preflistNode{Name: name, State: n.mem.stateOf(name)})
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -104,7 +128,15 @@ func (n *Node) serveReplica(w http.ResponseWriter, r *http.Request, key string) 
 		writeError(w, http.StatusInternalServerError, err.Error(), nil)
 		return
 	}
+	var hintedFor *string
 	if !found {
+		set, hintedFor, err = n.findHint(p, []byte(key))
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error(), nil)
+			return
+		}
+	}
+	if !found && hintedFor == nil {
 		writeError(w, http.StatusNotFound, "this node holds no version of the key", map[string]any{"node": n.name})
 		return
 	}
@@ -113,7 +145,7 @@ func (n *Node) serveReplica(w http.ResponseWriter, r *http.Request, key string) 
 		Context   string           `json:"context"`
 		Siblings  []replicaSibling `json:"siblings"`
 		HintedFor *string          `json:"hinted_for"`
-	}{Node: n.name, Context: vclock.EncodeContext(set.Clock), Siblings: []replicaSibling{}}
+	}{Node: n.name, Context: vclock.EncodeContext(set.Clock), Siblings: []replicaSibling{}, HintedFor: hintedFor}
 	for _, s := range set.Siblings {
 		v := s.Value
 		if v == nil {
@@ -122,4 +154,16 @@ func (n *Node) serveReplica(w http.ResponseWriter, r *http.Request, key string) 
 		out.Siblings = append(out.Siblings, replicaSibling{Value: v, ContentType: contentType(s.ContentType), Deleted: s.Deleted})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// findHint looks for a hint this node keeps for key, under each of the
+// key's primaries.
+func (n *Node) findHint(p int, key []byte) (vclock.Set, *string, error) {
+	for _, target := range n.mem.current().ring.Preflist(p) {
+		set, found, err := n.store.GetHint(target, p, key)
+		if err != nil || found {
+			return set, &target, err
+		}
+	}
+	return vclock.Set{}, nil, nil
 }

@@ -13,11 +13,13 @@ const (
 	methodRead       uint8 = 1 // readReq → readResp
 	methodWrite      uint8 = 2 // writeReq → empty
 	methodCoordinate uint8 = 3 // coordinateReq → coordinateResp
+	methodHandoff    uint8 = 4 // handoffReq → empty: delivered hints
 )
 
 type readReq struct {
 	Partition int    `msgpack:"p"`
 	Key       []byte `msgpack:"k"`
+	HintFor   string `msgpack:"h"` // the reader is a fallback for this node: include its hint
 }
 
 type readResp struct {
@@ -30,6 +32,19 @@ type writeReq struct {
 	Key       []byte `msgpack:"k"`
 	Set       []byte `msgpack:"s"`
 	Sync      bool   `msgpack:"y"`
+	HintFor   string `msgpack:"h"` // store as a hint for this node (a fallback write)
+}
+
+// handoffReq carries delivered hints; the target merges each into its
+// replica and syncs once before answering.
+type handoffReq struct {
+	Items []handoffItem `msgpack:"i"`
+}
+
+type handoffItem struct {
+	Partition int    `msgpack:"p"`
+	Key       []byte `msgpack:"k"`
+	Set       []byte `msgpack:"s"`
 }
 
 // coordinateReq asks a replica to coordinate a PUT or DELETE that reached a

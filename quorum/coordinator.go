@@ -17,10 +17,11 @@ import (
 type Replicas interface {
 	// Read returns the replica's sibling set for key; found is false when the
 	// replica holds nothing for it (that is an answer, not an error).
-	Read(ctx context.Context, node string, partition int, key []byte) (set vclock.Set, found bool, err error)
-	// Write merges set into the replica's state for key; sync asks for it to
-	// be on disk before the replica acknowledges.
-	Write(ctx context.Context, node string, partition int, key []byte, set vclock.Set, sync bool) error
+	Read(ctx context.Context, t Target, partition int, key []byte) (set vclock.Set, found bool, err error)
+	// Write merges set into the replica's state for key (or, for a target
+	// with HintFor, into its hint for that node); sync asks for it to be on
+	// disk before the replica acknowledges.
+	Write(ctx context.Context, t Target, partition int, key []byte, set vclock.Set, sync bool) error
 }
 
 // Target is one replica a request goes to.
@@ -28,6 +29,10 @@ type Target struct {
 	Node    string
 	Primary bool // in the key's preference list; fallbacks never count toward PR/PW
 	Down    bool // known down: counted as failed without sending anything
+	// HintFor names the primary a fallback stands in for: a write to this
+	// target is stored as a hint for that node, a read also returns the hints
+	// it holds for the key.
+	HintFor string
 }
 
 // Config tunes a Coordinator.
@@ -157,8 +162,8 @@ type readReply = reply[readVal]
 // Read asks every target for the key and answers once R replicas (PR of them
 // primaries) have replied, with the merge of their answers.
 func (c *Coordinator) Read(ctx context.Context, req ReadRequest) (ReadResult, error) {
-	rd := startRound(c, ctx, req.Targets, req.R, req.PR, func(ctx context.Context, tg Target) (readVal, error) {
-		set, found, err := c.reps.Read(ctx, tg.Node, req.Partition, req.Key)
+	rd := startRound(c, ctx, req.Targets, 0, req.R, req.PR, func(ctx context.Context, tg Target) (readVal, error) {
+		set, found, err := c.reps.Read(ctx, tg, req.Partition, req.Key)
 		return readVal{set, found}, err
 	})
 	got, err := rd.await(c, ctx, "read")
@@ -185,29 +190,52 @@ type reply[T any] struct {
 
 // round is one request fanned out to its targets and counted.
 type round[T any] struct {
+	c        *Coordinator
 	fo       fanout
 	replies  chan reply[T]
 	t        tally
 	failures []string
+	call     func(context.Context, Target) (T, error)
+	// replace, if set, names the target to try instead of one that failed.
+	replace func(failed Target) (Target, bool)
 }
 
-// startRound sends call to every target not known to be down.
-func startRound[T any](c *Coordinator, ctx context.Context, targets []Target, need, needPrimary int,
+// startRound sends call to every target. extra is how many replacement
+// targets may be launched later, so that no sender ever blocks on replies.
+func startRound[T any](c *Coordinator, ctx context.Context, targets []Target, extra, need, needPrimary int,
 	call func(context.Context, Target) (T, error)) *round[T] {
-	r := &round[T]{fo: c.newFanout(ctx), replies: make(chan reply[T], len(targets)), t: newTally(need, needPrimary)}
+	r := &round[T]{c: c, fo: c.newFanout(ctx), replies: make(chan reply[T], len(targets)+extra),
+		t: newTally(need, needPrimary), call: call}
 	for _, tg := range targets {
-		r.t.start(tg.Primary)
-		if tg.Down {
-			r.t.done(tg.Primary, false)
-			r.failures = addFailure(r.failures, tg.Node, errDown)
-			continue
-		}
-		c.spawn(func() {
-			v, err := call(r.fo.ctx, tg)
-			r.replies <- reply[T]{target: tg, val: v, err: err}
-		})
+		r.launch(tg)
 	}
 	return r
+}
+
+// launch sends the request to tg, or counts it failed at once if tg is
+// known to be down (and tries its replacement).
+func (r *round[T]) launch(tg Target) {
+	r.t.start(tg.Primary)
+	if tg.Down {
+		r.failed(tg, errDown)
+		return
+	}
+	r.c.spawn(func() {
+		v, err := r.call(r.fo.ctx, tg)
+		r.replies <- reply[T]{target: tg, val: v, err: err}
+	})
+}
+
+// failed counts tg's failure and launches its replacement, if any.
+func (r *round[T]) failed(tg Target, err error) {
+	r.t.done(tg.Primary, false)
+	r.failures = addFailure(r.failures, tg.Node, err)
+	if r.replace == nil {
+		return
+	}
+	if next, ok := r.replace(tg); ok {
+		r.launch(next)
+	}
 }
 
 // await collects answers until the quorum is met, returning the successful
@@ -225,11 +253,11 @@ func (r *round[T]) await(c *Coordinator, ctx context.Context, op string) ([]repl
 		case <-settle.c:
 			settle.expired = true
 		case rep := <-r.replies:
-			r.t.done(rep.target.Primary, rep.err == nil)
 			if rep.err != nil {
-				r.failures = addFailure(r.failures, rep.target.Node, rep.err)
+				r.failed(rep.target, rep.err)
 				continue
 			}
+			r.t.done(rep.target.Primary, true)
 			got = append(got, rep)
 		case <-r.fo.ctx.Done():
 			return got, c.doneError(op, ctx, &r.t, r.failures)
@@ -238,7 +266,7 @@ func (r *round[T]) await(c *Coordinator, ctx context.Context, op string) ([]repl
 	return got, nil
 }
 
-var errDown = errors.New("down (gossip)")
+var errDown = errors.New("down: gossip reports it failed")
 
 // settling is the short wait, once a request can no longer meet its quorum,
 // for the answers still in flight: the error then reports how many replicas
@@ -314,17 +342,17 @@ func (c *Coordinator) repairStale(req ReadRequest, merged vclock.Set, got []read
 			continue
 		}
 		n++
-		node := r.target.Node
-		c.spawn(func() { c.repair(node, req.Partition, req.Key, merged) })
+		tg := r.target
+		c.spawn(func() { c.repair(tg, req.Partition, req.Key, merged) })
 	}
 	return n
 }
 
-func (c *Coordinator) repair(node string, partition int, key []byte, set vclock.Set) {
+func (c *Coordinator) repair(tg Target, partition int, key []byte, set vclock.Set) {
 	ctx, cancel := context.WithTimeout(c.life, c.cfg.RepairTimeout)
 	defer cancel()
-	if err := c.reps.Write(ctx, node, partition, key, set, false); err != nil {
-		c.cfg.Logger.Debug("read repair failed", "node", node, "partition", partition, "err", err)
+	if err := c.reps.Write(ctx, tg, partition, key, set, false); err != nil {
+		c.cfg.Logger.Debug("read repair failed", "node", tg.Node, "partition", partition, "err", err)
 	}
 }
 
@@ -365,77 +393,7 @@ collect:
 	}
 	for _, r := range check {
 		if stale(r, all) {
-			c.repair(r.target.Node, req.Partition, req.Key, all)
-		}
-	}
-}
-
-// WriteRequest is a quorum write of a version the coordinator has already
-// stored on its own replica (Local) or, when the coordinator holds no
-// replica, only sends.
-type WriteRequest struct {
-	Partition int
-	Key       []byte
-	Set       vclock.Set
-	Sync      bool
-	W, PW     int
-	Local     *Target // the coordinator's own replica, already written: one acknowledgement
-	Targets   []Target
-}
-
-// WriteResult counts the acknowledgements a successful write waited for.
-type WriteResult struct {
-	Acked     int
-	Primaries int
-	Fallbacks int
-}
-
-func (w *WriteResult) add(t Target) {
-	w.Acked++
-	if t.Primary {
-		w.Primaries++
-	} else {
-		w.Fallbacks++
-	}
-}
-
-// Write sends Set to every target and answers once W replicas (PW of them
-// primaries) acknowledged. The remaining writes go on in the background
-// until the caller's deadline: a write is never undone, even when its
-// quorum fails.
-func (c *Coordinator) Write(ctx context.Context, req WriteRequest) (WriteResult, error) {
-	rd := startRound(c, ctx, req.Targets, req.W, req.PW, func(ctx context.Context, tg Target) (struct{}, error) {
-		return struct{}{}, c.reps.Write(ctx, tg.Node, req.Partition, req.Key, req.Set, req.Sync)
-	})
-	var res WriteResult
-	if req.Local != nil {
-		rd.t.start(req.Local.Primary)
-		rd.t.done(req.Local.Primary, true)
-		res.add(*req.Local)
-	}
-	got, err := rd.await(c, ctx, "write")
-	for _, r := range got {
-		res.add(r.target)
-	}
-	if err != nil && ctx.Err() != nil {
-		rd.fo.cancel() // the caller is gone or out of time
-		return res, err
-	}
-	rd.fo.detach()
-	pending := rd.t.pending
-	c.spawn(func() { drainWrites(rd.fo, rd.replies, pending) })
-	return res, err
-}
-
-// drainWrites lets the writes still in flight after the quorum finish, then
-// releases the fan-out context.
-func drainWrites(fo fanout, replies <-chan reply[struct{}], pending int) {
-	defer fo.cancel()
-	for ; pending > 0; pending-- {
-		select {
-		case <-replies:
-		case <-fo.ctx.Done():
-			return
+			c.repair(r.target, req.Partition, req.Key, all)
 		}
 	}
 }

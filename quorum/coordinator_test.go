@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,11 +20,12 @@ type fakeReplicas struct {
 	hang   map[string]bool       // node → waits for ctx
 	delay  map[string]time.Duration
 	writes map[string]int // node → writes received
+	hints  map[string]int // "holder→target" → hinted writes
 }
 
 func newFake() *fakeReplicas {
 	return &fakeReplicas{data: map[string]vclock.Set{}, fail: map[string]error{}, hang: map[string]bool{},
-		delay: map[string]time.Duration{}, writes: map[string]int{}}
+		delay: map[string]time.Duration{}, writes: map[string]int{}, hints: map[string]int{}}
 }
 
 func (f *fakeReplicas) behave(ctx context.Context, node string) error {
@@ -47,7 +49,8 @@ func (f *fakeReplicas) behave(ctx context.Context, node string) error {
 	return nil
 }
 
-func (f *fakeReplicas) Read(ctx context.Context, node string, _ int, _ []byte) (vclock.Set, bool, error) {
+func (f *fakeReplicas) Read(ctx context.Context, t Target, _ int, _ []byte) (vclock.Set, bool, error) {
+	node := t.Node
 	if err := f.behave(ctx, node); err != nil {
 		return vclock.Set{}, false, err
 	}
@@ -57,13 +60,17 @@ func (f *fakeReplicas) Read(ctx context.Context, node string, _ int, _ []byte) (
 	return s, ok, nil
 }
 
-func (f *fakeReplicas) Write(ctx context.Context, node string, _ int, _ []byte, set vclock.Set, _ bool) error {
+func (f *fakeReplicas) Write(ctx context.Context, t Target, _ int, _ []byte, set vclock.Set, _ bool) error {
+	node := t.Node
 	if err := f.behave(ctx, node); err != nil {
 		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.writes[node]++
+	if t.HintFor != "" {
+		f.hints[node+"→"+t.HintFor]++
+	}
 	f.data[node] = vclock.Merge(f.data[node], set)
 	return nil
 }
@@ -273,5 +280,88 @@ func BenchmarkWrite(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func (f *fakeReplicas) hinted(holder, target string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hints[holder+"→"+target]
+}
+
+// TestSloppyQuorum: a down primary's write goes to the first fallback as a
+// hint; it counts toward W, never PW.
+func TestSloppyQuorum(t *testing.T) {
+	f := newFake()
+	c := newCoord(t, f)
+	tg := targets("b", "c")
+	tg[1].Down = true
+	req := WriteRequest{Set: version(1, "v"), Targets: tg, W: 3, Local: &Target{Node: "a", Primary: true},
+		Fallbacks: []string{"d", "e"}}
+	res, err := c.Write(context.Background(), req)
+	if err != nil || res.Acked != 3 || res.Primaries != 2 || res.Fallbacks != 1 {
+		t.Fatalf("sloppy w=3: %+v %v", res, err)
+	}
+	if f.hinted("d", "c") != 1 {
+		t.Fatal("the first fallback did not get the hint for c")
+	}
+	req.PW = 3
+	_, err = c.Write(context.Background(), req)
+	var qe *Error
+	if !errors.As(err, &qe) || qe.Quorum != "pw" || qe.Got != 2 || !strings.Contains(err.Error(), "c: down") {
+		t.Fatalf("pw=3 with c down: %v", err)
+	}
+}
+
+// TestFailedPrimaryAndFallbackAreReplaced: a primary that refuses is
+// replaced during the request; a fallback that refuses too, by the next.
+func TestFailedPrimaryAndFallbackAreReplaced(t *testing.T) {
+	f := newFake()
+	f.fail["c"], f.fail["d"] = errRefused, errRefused
+	c := newCoord(t, f)
+	res, err := c.Write(context.Background(), WriteRequest{Set: version(1, "v"), Targets: targets("b", "c"), W: 3,
+		Local: &Target{Node: "a", Primary: true}, Fallbacks: []string{"d", "e"}})
+	if err != nil || res.Fallbacks != 1 || f.hinted("e", "c") != 1 {
+		t.Fatalf("%+v %v (hint on e: %d)", res, err, f.hinted("e", "c"))
+	}
+}
+
+// TestCoordinatorKeepsHintWithoutFallbacks: with no node beyond the
+// preference list, the coordinator keeps the hint itself, uncounted.
+func TestCoordinatorKeepsHintWithoutFallbacks(t *testing.T) {
+	f := newFake()
+	f.fail["c"] = errRefused
+	c := newCoord(t, f)
+	req := WriteRequest{Set: version(1, "v"), Targets: targets("b", "c"), W: 2,
+		Local: &Target{Node: "a", Primary: true}, KeepHints: true}
+	res, err := c.Write(context.Background(), req)
+	if err != nil || res.Acked != 2 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	req.W = 3
+	if _, err := c.Write(context.Background(), req); !errors.Is(err, ErrUnmet) {
+		t.Fatalf("the coordinator's own hint must not count toward w: %v", err)
+	}
+	c.Close(context.Background())
+	if n := f.hinted("a", "c"); n != 2 {
+		t.Fatalf("coordinator kept %d hints for c, want 2", n)
+	}
+}
+
+// TestTimedOutPrimaryGetsHintAfterAnswer: a primary that times out after
+// the quorum answered still gets its version, through a hint.
+func TestTimedOutPrimaryGetsHintAfterAnswer(t *testing.T) {
+	f := newFake()
+	f.hang["c"] = true
+	c := newCoord(t, f)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := c.Write(ctx, WriteRequest{Set: version(1, "v"), Targets: targets("b", "c"), W: 2,
+		Local: &Target{Node: "a", Primary: true}, Fallbacks: []string{"d"}}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(context.Background())
+	if f.hinted("d", "c") != 1 {
+		t.Fatal("the timed-out primary got no hint")
 	}
 }

@@ -35,6 +35,10 @@ func serveFlags(fs *pflag.FlagSet, cfg *node.Config, logLevel, logFormat *string
 	fs.Int64Var(&cfg.MaxValueSize, "max-value-size", d.MaxValueSize, "largest value a PUT may carry, in bytes")
 	fs.DurationVar(&cfg.DefaultTimeout, "timeout", d.DefaultTimeout, "request timeout when the client gives none")
 	fs.DurationVar(&cfg.MaxTimeout, "max-timeout", d.MaxTimeout, "largest timeout a client may ask for")
+	fs.BoolVar(&cfg.HintedHandoff, "hinted-handoff", d.HintedHandoff, "let fallback nodes take writes for down replicas and hand them over later (sloppy quorum)")
+	fs.DurationVar(&cfg.Hints.MaxWindow, "hint-window", d.Hints.MaxWindow, "stop writing hints for a node down longer than this; anti-entropy repairs it instead")
+	fs.Int64Var(&cfg.Hints.MaxBytes, "max-hint-bytes", d.Hints.MaxBytes, "most bytes of hints this node keeps")
+	fs.Int64Var(&cfg.Hints.RateBytes, "hint-rate", d.Hints.RateBytes, "hint delivery rate limit, bytes per second (0: unlimited)")
 	fs.StringVar(logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(logFormat, "log-format", "text", "log format: text or json")
 }

@@ -185,9 +185,7 @@ type UpdateFunc func(cur vclock.Set, found bool) (next vclock.Set, write bool, e
 // read and a write. sync=true makes the write durable (fsync) before Update
 // returns. It returns the set now stored.
 func (s *Store) Update(partition int, key []byte, sync bool, fn UpdateFunc) (vclock.Set, error) {
-	mu := &s.locks[maphash.Bytes(s.seed, key)%uint64(len(s.locks))]
-	mu.Lock()
-	defer mu.Unlock()
+	defer s.lockFor(key)()
 	cur, found, err := s.Get(partition, key)
 	if err != nil {
 		return vclock.Set{}, err
@@ -204,6 +202,21 @@ func (s *Store) Update(partition int, key []byte, sync bool, fn UpdateFunc) (vcl
 		return vclock.Set{}, wrapKey("write", partition, err)
 	}
 	return next, nil
+}
+
+// Sync makes every write made so far durable (one WAL fsync).
+func (s *Store) Sync() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.gate.enter()
+	defer s.gate.leave()
+	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("store: sync: %w", err)
+	}
+	return nil
 }
 
 // GetMeta reads a metadata value.
