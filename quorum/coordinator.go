@@ -229,7 +229,7 @@ func (r *round[T]) launch(tg Target) {
 // failed counts tg's failure and launches its replacement, if any.
 func (r *round[T]) failed(tg Target, err error) {
 	r.t.done(tg.Primary, false)
-	r.failures = addFailure(r.failures, tg.Node, err)
+	r.failures = addFailure(r.failures, describe(tg), err)
 	if r.replace == nil {
 		return
 	}
@@ -267,6 +267,18 @@ func (r *round[T]) await(c *Coordinator, ctx context.Context, op string) ([]repl
 }
 
 var errDown = errors.New("down: gossip reports it failed")
+
+// describe names a target in error messages.
+func describe(t Target) string {
+	switch {
+	case t.Primary:
+		return "primary " + t.Node
+	case t.HintFor != "":
+		return "fallback " + t.Node + " for " + t.HintFor
+	default:
+		return t.Node
+	}
+}
 
 // settling is the short wait, once a request can no longer meet its quorum,
 // for the answers still in flight: the error then reports how many replicas

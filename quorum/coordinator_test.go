@@ -253,7 +253,7 @@ func TestErrorMessages(t *testing.T) {
 		want string
 	}{
 		{Error{Op: "read", Quorum: "r", Needed: 3, Got: 2}, "read quorum unmet: r=3 needed, 2 replicas replied"},
-		{Error{Op: "write", Quorum: "pw", Needed: 3, Got: 2, Failures: []string{"n3: down"}}, "write quorum unmet: pw=3 needed, 2 primary replicas acknowledged (n3: down)"},
+		{Error{Op: "write", Quorum: "pw", Needed: 3, Got: 2, Failures: []string{"primary n3: down"}}, "write quorum unmet: pw=3 needed, 2 primary replicas acknowledged (primary n3: down)"},
 		{Error{Op: "write", Quorum: "w", Needed: 2, Got: 1, Timeout: true}, "write timed out: w=2 needed, 1 replicas acknowledged in time"},
 	}
 	for _, tc := range cases {
@@ -308,7 +308,7 @@ func TestSloppyQuorum(t *testing.T) {
 	req.PW = 3
 	_, err = c.Write(context.Background(), req)
 	var qe *Error
-	if !errors.As(err, &qe) || qe.Quorum != "pw" || qe.Got != 2 || !strings.Contains(err.Error(), "c: down") {
+	if !errors.As(err, &qe) || qe.Quorum != "pw" || qe.Got != 2 || !strings.Contains(err.Error(), "primary c: down") {
 		t.Fatalf("pw=3 with c down: %v", err)
 	}
 }
