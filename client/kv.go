@@ -58,6 +58,8 @@ type Status struct {
 	W            int      `json:"w"`
 	Members      []Member `json:"members"`
 	HintsPending int      `json:"hints_pending"`
+	// HintsPendingByTarget counts the hints this node holds per target node.
+	HintsPendingByTarget map[string]int `json:"hints_pending_by_target"`
 	// Raw is the document exactly as the node sent it.
 	Raw json.RawMessage `json:"-"`
 }

@@ -24,7 +24,7 @@ import (
 // temp dirs, real memberlist gossip on loopback ports the OS picks, and RPC
 // over an in-memory network that can partition and drop.
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	net   *rpc.MemNetwork
 	nodes []*Node
 	cfgs  []Config
@@ -43,14 +43,14 @@ func fastGossip(mc *memberlist.Config) {
 	mc.TCPTimeout = time.Second
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("DYNKV_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
 }
 
-func startCluster(t *testing.T, size int, mutate func(*Config)) *testCluster {
+func startCluster(t testing.TB, size int, mutate func(*Config)) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, net: rpc.NewMemNetwork(1), http: &http.Client{Timeout: 10 * time.Second}, actors: map[int]vclock.Actor{}}
 	dir := t.TempDir()

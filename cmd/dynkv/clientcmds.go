@@ -312,10 +312,10 @@ func printStatus(stdout io.Writer, st *client.Status) {
 	fmt.Fprintf(stdout, "node: %s (version %s)\n", st.Node, st.Version)
 	fmt.Fprintf(stdout, "n=%d r=%d w=%d partitions=%d\n\n", st.N, st.R, st.W, st.Partitions)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tHTTP ADDR\tPARTITIONS")
+	fmt.Fprintln(tw, "NAME\tSTATE\tHTTP ADDR\tPARTITIONS\tHINTS FOR IT HERE")
 	for _, m := range st.Members {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", m.Name, m.State, m.HTTPAddr, m.PartitionsOwned)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", m.Name, m.State, m.HTTPAddr, m.PartitionsOwned, st.HintsPendingByTarget[m.Name])
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(stdout, "\nhints pending: %d\n", st.HintsPending)
+	fmt.Fprintf(stdout, "\nhints pending on %s: %d\n", st.Node, st.HintsPending)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,50 @@ import (
 	"testing"
 	"time"
 )
+
+// startProcs starts a cluster of size `dynkv serve` processes on free
+// loopback ports, waits until they are healthy and see each other, and
+// stops them (SIGTERM) when the test ends.
+func startProcs(t *testing.T, bin string, size int, extra ...string) []*proc {
+	t.Helper()
+	dir := t.TempDir()
+	ports := freePorts(t, 3*size)
+	procs := make([]*proc, size)
+	for i := range procs {
+		name := fmt.Sprintf("n%d", i+1)
+		var seeds []string
+		for j := range size {
+			if j != i {
+				seeds = append(seeds, ports[2*size+j])
+			}
+		}
+		procs[i] = &proc{name: name, http: ports[i], log: filepath.Join(dir, name+".log"), args: append([]string{
+			"serve", "--name", name, "--data-dir", filepath.Join(dir, name),
+			"--http-addr", ports[i], "--rpc-addr", ports[size+i], "--gossip-addr", ports[2*size+i],
+			"--join", strings.Join(seeds, ","), "--n", "3", "--partitions", "64", "--r", "2", "--w", "2",
+		}, extra...)}
+	}
+	t.Cleanup(func() {
+		for _, p := range procs {
+			if p.cmd != nil && p.cmd.Process != nil {
+				p.cmd.Process.Signal(syscall.SIGTERM)
+			}
+		}
+		for _, p := range procs {
+			if p.cmd != nil && p.cmd.Process != nil {
+				waitExit(p, 10*time.Second)
+			}
+		}
+	})
+	for _, p := range procs {
+		p.start(t, bin)
+	}
+	for _, p := range procs {
+		p.waitHealthy(t)
+	}
+	waitMembers(t, procs[0], size)
+	return procs
+}
 
 // proc is one `dynkv serve` process of an end-to-end test.
 type proc struct {
@@ -67,6 +112,14 @@ func (p *proc) start(t *testing.T, bin string) {
 	go func() { p.cmd.Wait(); logf.Close() }()
 }
 
+func (p *proc) url(path string) string { return "http://" + p.http + path }
+
+// kill9 kills the process with SIGKILL and waits for it to be gone.
+func (p *proc) kill9() {
+	p.cmd.Process.Kill()
+	waitExit(p, 5*time.Second)
+}
+
 func (p *proc) waitHealthy(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -113,44 +166,9 @@ func TestThreeProcesses(t *testing.T) {
 		t.Skip("builds the binary and runs three processes; skipped with -short")
 	}
 	bin := buildBinary(t)
-	dir := t.TempDir()
-	ports := freePorts(t, 9)
-	procs := make([]*proc, 3)
-	for i := range procs {
-		name := fmt.Sprintf("n%d", i+1)
-		var seeds []string
-		for j := range 3 {
-			if j != i {
-				seeds = append(seeds, ports[6+j])
-			}
-		}
-		procs[i] = &proc{name: name, http: ports[i], log: filepath.Join(dir, name+".log"), args: []string{
-			"serve", "--name", name, "--data-dir", filepath.Join(dir, name),
-			"--http-addr", ports[i], "--rpc-addr", ports[3+i], "--gossip-addr", ports[6+i],
-			"--join", strings.Join(seeds, ","), "--n", "3", "--partitions", "64", "--r", "2", "--w", "2",
-		}}
-	}
-	t.Cleanup(func() {
-		for _, p := range procs {
-			if p.cmd != nil && p.cmd.Process != nil {
-				p.cmd.Process.Signal(syscall.SIGTERM)
-			}
-		}
-		for _, p := range procs {
-			if p.cmd != nil && p.cmd.Process != nil {
-				waitExit(p, 10*time.Second)
-			}
-		}
-	})
-	for _, p := range procs {
-		p.start(t, bin)
-	}
-	for _, p := range procs {
-		p.waitHealthy(t)
-	}
-	waitMembers(t, procs[0], 3)
+	procs := startProcs(t, bin, 3)
 
-	url := func(i int, path string) string { return "http://" + procs[i].http + path }
+	url := func(i int, path string) string { return procs[i].url(path) }
 	if r := doHTTP(t, "PUT", url(0, "/kv/greeting"), "hello"); r.status != 204 {
 		t.Fatalf("put at n1: %d %s", r.status, r.body)
 	}
@@ -158,8 +176,7 @@ func TestThreeProcesses(t *testing.T) {
 		t.Fatalf("get at n3: %d %s", r.status, r.body)
 	}
 
-	procs[2].cmd.Process.Kill() // SIGKILL
-	waitExit(procs[2], 5*time.Second)
+	procs[2].kill9()
 	if r := doHTTP(t, "GET", url(0, "/kv/greeting?r=2"), ""); r.status != 200 || r.body != "hello" {
 		t.Fatalf("get r=2 with n3 down: %d %s", r.status, r.body)
 	}
@@ -217,4 +234,70 @@ func waitMembers(t *testing.T, p *proc, want int) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("cluster did not form; last status: %s", last)
+}
+
+// hintsPending reads hints_pending from a node's status.
+func hintsPending(t *testing.T, p *proc) int {
+	t.Helper()
+	var st struct {
+		HintsPending int `json:"hints_pending"`
+	}
+	r := doHTTP(t, "GET", p.url("/status"), "")
+	if err := json.Unmarshal([]byte(r.body), &st); err != nil {
+		t.Fatalf("status: %v: %s", err, r.body)
+	}
+	return st.HintsPending
+}
+
+// TestHintHolderKilled: a node holding hints is killed with SIGKILL before
+// it could deliver them and restarted: every hint is still there, and all
+// reach their target when it returns.
+func TestHintHolderKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three processes; skipped with -short")
+	}
+	bin := buildBinary(t)
+	procs := startProcs(t, bin, 3)
+	procs[2].kill9()
+	const keys = 100
+	for k := range keys {
+		if r := doHTTP(t, "PUT", procs[0].url(fmt.Sprintf("/kv/k%d?w=2", k)), fmt.Sprintf("v%d", k)); r.status != 204 {
+			t.Fatalf("put k%d: %d %s", k, r.status, r.body)
+		}
+	}
+	// Hints for a replica that failed after the quorum answered are stored
+	// in the background: wait for them all before the crash.
+	waitHints(t, procs[0], keys)
+	procs[0].kill9()
+	procs[0].start(t, bin)
+	procs[0].waitHealthy(t)
+	if n := hintsPending(t, procs[0]); n != keys {
+		t.Fatalf("after kill -9 and restart n1 holds %d hints, want %d", n, keys)
+	}
+	procs[2].start(t, bin)
+	procs[2].waitHealthy(t)
+	waitHints(t, procs[0], 0)
+	for k := range keys {
+		r := doHTTP(t, "GET", procs[2].url(fmt.Sprintf("/admin/replica/k%d", k)), "")
+		want := base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "v%d", k))
+		if r.status != 200 || !strings.Contains(r.body, want) {
+			t.Fatalf("k%d on n3: %d %s", k, r.status, r.body)
+		}
+	}
+}
+
+// waitHints waits up to 30 s for p to hold exactly want hints.
+func waitHints(t *testing.T, p *proc, want int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n := hintsPending(t, p)
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds %d hints after 30 s, want %d", p.name, n, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
