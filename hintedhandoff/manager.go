@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dynkv/dynkv/internal/ratelimit"
 	"github.com/dynkv/dynkv/vclock"
 )
 
@@ -76,8 +77,11 @@ type Config struct {
 	Interval time.Duration
 	// DeliverTimeout bounds one batch.
 	DeliverTimeout time.Duration
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// OnDrop, if set, is told of every refused hint, so anti-entropy can
+	// repair the key's partition first.
+	OnDrop func(target string, partition int)
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // DefaultConfig returns the defaults of dynkv serve.
@@ -193,6 +197,9 @@ func (m *Manager) totalBytesLocked() int64 {
 // drop counts a refused hint and logs it, at most once a minute per target.
 func (m *Manager) drop(target string, partition int, err error) error {
 	m.dropped.Add(1)
+	if m.cfg.OnDrop != nil {
+		m.cfg.OnDrop(target, partition)
+	}
 	m.mu.Lock()
 	now := m.cfg.Now()
 	logIt := now.Sub(m.dropLog[target]) >= time.Minute
@@ -244,7 +251,7 @@ func (m *Manager) Kick() {
 func (m *Manager) Run(ctx context.Context) {
 	ticker := time.NewTicker(m.cfg.Interval)
 	defer ticker.Stop()
-	lim := newLimiter(m.cfg.RateBytes, m.cfg.Now)
+	lim := ratelimit.New(m.cfg.RateBytes, m.cfg.Now)
 	for {
 		select {
 		case <-ctx.Done():
@@ -276,7 +283,7 @@ func (m *Manager) targets() []string {
 // drain delivers target's hints batch by batch, one batch in flight, until
 // none are left, a delivery fails (the target went down again: retried on a
 // later round) or ctx ends.
-func (m *Manager) drain(ctx context.Context, target string, lim *limiter) {
+func (m *Manager) drain(ctx context.Context, target string, lim *ratelimit.Limiter) {
 	var cursor []byte
 	for ctx.Err() == nil {
 		batch, next, err := m.store.ScanHints(target, cursor, m.cfg.BatchKeys, m.cfg.BatchBytes)
@@ -287,7 +294,7 @@ func (m *Manager) drain(ctx context.Context, target string, lim *limiter) {
 		if len(batch) == 0 {
 			return
 		}
-		if err := lim.wait(ctx, batchBytes(batch)); err != nil {
+		if err := lim.Wait(ctx, batchBytes(batch)); err != nil {
 			return
 		}
 		dctx, cancel := context.WithTimeout(ctx, m.cfg.DeliverTimeout)

@@ -324,24 +324,3 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-func TestLimiter(t *testing.T) {
-	now := time.Unix(0, 0)
-	l := newLimiter(1000, func() time.Time { return now })
-	ctx := context.Background()
-	if err := l.wait(ctx, 1000); err != nil { // the burst
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if err := l.wait(ctx, 50); err != nil { // 50 bytes of debt at 1000 B/s: 50 ms
-		t.Fatal(err)
-	}
-	if d := time.Since(start); d < 40*time.Millisecond {
-		t.Fatalf("limiter did not wait: %s", d)
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if err := l.wait(cctx, 1<<20); !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled wait: %v", err)
-	}
-}

@@ -19,6 +19,9 @@ type identity struct {
 	Actor      vclock.Actor `msgpack:"actor"`
 	// Incarnations counts the actor ids this data dir has had.
 	Incarnations uint64 `msgpack:"incarnations"`
+	// Counter is the last dot counter Actor issued, saved at a clean
+	// shutdown; a new actor starts from zero.
+	Counter uint64 `msgpack:"counter"`
 }
 
 const (
@@ -61,6 +64,7 @@ func loadIdentity(st *store.Store, cfg Config) (identity, bool, error) {
 	if rotated {
 		id.Actor = newActor()
 		id.Incarnations++
+		id.Counter = 0
 	}
 	if err := saveIdentity(st, id); err != nil {
 		return identity{}, false, err
@@ -110,7 +114,20 @@ func newActor() vclock.Actor {
 	}
 }
 
-// markClean records a clean shutdown, so the next start keeps the actor id.
-func markClean(st *store.Store) error {
+// markClean records a clean shutdown and the actor's last dot counter, so
+// the next start keeps the actor id and goes on counting from there.
+func markClean(st *store.Store, counter uint64) error {
+	raw, found, err := st.GetMeta(metaIdentity)
+	if err != nil || !found {
+		return fmt.Errorf("identity missing at shutdown: %v", err)
+	}
+	var id identity
+	if err := msgpack.Unmarshal(raw, &id); err != nil {
+		return err
+	}
+	id.Counter = counter
+	if err := saveIdentity(st, id); err != nil {
+		return err
+	}
 	return st.PutMeta(metaClean, []byte{1})
 }

@@ -26,21 +26,21 @@ func TestActorIncarnations(t *testing.T) {
 	if err != nil || crashed || first.Actor == 0 {
 		t.Fatalf("first start: %+v %v %v", first, crashed, err)
 	}
-	if err := markClean(st); err != nil {
+	if err := markClean(st, 42); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
 
 	st = open()
 	again, crashed, err := loadIdentity(st, cfg)
-	if err != nil || crashed || again.Actor != first.Actor {
+	if err != nil || crashed || again.Actor != first.Actor || again.Counter != 42 {
 		t.Fatalf("after clean shutdown: %+v crashed=%v err=%v, want actor %x", again, crashed, err, first.Actor)
 	}
 	st.Close() // no clean marker: a crash
 
 	st = open()
 	third, crashed, err := loadIdentity(st, cfg)
-	if err != nil || !crashed || third.Actor == first.Actor || third.Incarnations != 2 {
+	if err != nil || !crashed || third.Actor == first.Actor || third.Incarnations != 2 || third.Counter != 0 {
 		t.Fatalf("after crash: %+v crashed=%v err=%v", third, crashed, err)
 	}
 

@@ -59,13 +59,15 @@ func (n *Node) write(ctx context.Context, op writeOp) (writeResult, error) {
 func (n *Node) coordinateWrite(ctx context.Context, v *view, p int, pref []string, op writeOp) (writeResult, error) {
 	var seen vclock.VV
 	var dot vclock.Dot
+	var before vclock.Set
 	set, err := n.store.Update(p, op.key, op.sync, func(cur vclock.Set, _ bool) (vclock.Set, bool, error) {
-		seen = op.context
+		before, seen = cur, op.context
 		if !op.hasContext {
 			seen = cur.Clock // a blind write supersedes what this replica holds
 		}
 		var next vclock.Set
-		next, dot = cur.Update(seen, n.actor, op.value, op.contentType, op.deleted)
+		next, dot = cur.UpdateAfter(seen, n.actor, n.counter.Load(), op.value, op.contentType, op.deleted)
+		n.raiseCounter(dot.Counter)
 		return next, true, nil
 	})
 	if err != nil {
@@ -83,7 +85,18 @@ func (n *Node) coordinateWrite(ctx context.Context, v *view, p int, pref []strin
 		Fallbacks: n.fallbacks(v, p),
 		KeepHints: n.hints != nil,
 	})
-	return writeResult{context: vclock.EncodeContext(vclock.WriterContext(set, seen, dot)), WriteResult: res}, err
+	return writeResult{context: vclock.EncodeContext(vclock.WriterContext(before, set, seen, dot)), WriteResult: res}, err
+}
+
+// raiseCounter moves the node's dot counter up to c: dots of this actor are
+// numbered from one counter across all keys (see vclock.UpdateAfter).
+func (n *Node) raiseCounter(c uint64) {
+	for {
+		cur := n.counter.Load()
+		if cur >= c || n.counter.CompareAndSwap(cur, c) {
+			return
+		}
+	}
 }
 
 // targets lists the replicas in pref other than skip, marking the ones

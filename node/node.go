@@ -38,10 +38,13 @@ type Node struct {
 	logger *slog.Logger
 	store  *store.Store
 	actor  vclock.Actor
-	mem    *membership
-	coord  *quorum.Coordinator
-	reps   *replicas
-	hints  *hintedhandoff.Manager // nil when hinted handoff is off
+	// counter is the last dot counter this actor issued, across all keys; it
+	// survives clean restarts (a crash gives a new actor, from zero).
+	counter atomic.Uint64
+	mem     *membership
+	coord   *quorum.Coordinator
+	reps    *replicas
+	hints   *hintedhandoff.Manager // nil when hinted handoff is off
 
 	rpcServer io.Closer
 	rpcClient rpc.Transport
@@ -90,6 +93,7 @@ func (n *Node) open() error {
 		return err
 	}
 	n.actor = id.Actor
+	n.counter.Store(id.Counter)
 	if crashed {
 		n.logger.Warn("last run did not shut down cleanly: new actor id for version vectors", "incarnation", id.Incarnations)
 	}
@@ -251,7 +255,7 @@ func (n *Node) closeAll(ctx context.Context, clean bool) error {
 	}
 	var err error
 	if clean {
-		err = markClean(n.store)
+		err = markClean(n.store, n.counter.Load())
 	}
 	return errors.Join(err, n.store.Close())
 }

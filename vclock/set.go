@@ -50,7 +50,17 @@ type Set struct {
 // would overflow; both are wiring bugs, since DecodeContext bounds counters at
 // MaxCounter and reaching 2^64 otherwise takes 2^64 writes.
 func (s Set) Update(ctx VV, actor Actor, value []byte, contentType string, deleted bool) (Set, Dot) {
-	dot := nextDot(s.Clock, ctx, actor)
+	return s.UpdateAfter(ctx, actor, 0, value, contentType, deleted)
+}
+
+// UpdateAfter is Update with the new dot's counter also above floor. A
+// coordinator that numbers its dots from one counter across all its keys
+// never issues the same dot twice for a key, even after the key's history
+// was reaped (a tombstone removed): a stale copy of an old version then
+// cannot share a dot with a new one, and the new write's clock dominates
+// every older version from this actor.
+func (s Set) UpdateAfter(ctx VV, actor Actor, floor uint64, value []byte, contentType string, deleted bool) (Set, Dot) {
+	dot := nextDot(s.Clock, ctx, actor, floor)
 	sibs := make([]Sibling, 0, len(s.Siblings)+1)
 	for _, x := range s.Siblings {
 		if !ctx.Covers(x.Dot) {
@@ -68,11 +78,11 @@ func (s Set) Update(ctx VV, actor Actor, value []byte, contentType string, delet
 	return Set{Clock: joinCap(s.Clock, ctx, 1).put(dot), Siblings: sibs}, dot
 }
 
-func nextDot(clock, ctx VV, actor Actor) Dot {
+func nextDot(clock, ctx VV, actor Actor, floor uint64) Dot {
 	if actor == 0 {
 		panic("vclock: Update with zero actor")
 	}
-	n := max(clock.Get(actor), ctx.Get(actor))
+	n := max(clock.Get(actor), ctx.Get(actor), floor)
 	if n == math.MaxUint64 {
 		panic(fmt.Sprintf("vclock: counter overflow for actor %x", uint64(actor)))
 	}

@@ -23,7 +23,7 @@ func TestWriterContext(t *testing.T) {
 	var ctx VV
 	for i, v := range []string{"a", "b", "c"} {
 		next, dot := s.Update(ctx, Actor(1+i%2), []byte(v), "", false)
-		ctx, s = WriterContext(next, ctx, dot), next
+		ctx, s = WriterContext(s, next, ctx, dot), next
 	}
 	if got := values(s); !slices.Equal(got, []string{"c"}) {
 		t.Fatalf("sequential writer: %v", got)
@@ -34,8 +34,8 @@ func TestWriterContext(t *testing.T) {
 	base, _ := Set{}.Update(nil, 1, []byte("v0"), "", false)
 	read := base.Clock
 	s1, d1 := base.Update(read, 1, []byte("x"), "", false)
-	s2, d2 := s1.Update(read, 1, []byte("y"), "", false) // same coordinator, concurrent
-	ctxY := WriterContext(s2, read, d2)
+	s2, d2 := s1.UpdateAfter(read, 1, 7, []byte("y"), "", false) // same coordinator, concurrent, a gap in its counter
+	ctxY := WriterContext(s1, s2, read, d2)
 	if ctxY.Covers(d1) {
 		t.Fatalf("context of y %v covers the unseen sibling x %v", ctxY, d1)
 	}
@@ -48,7 +48,22 @@ func TestWriterContext(t *testing.T) {
 
 	// A blind write's context is the coordinator's clock: always exact.
 	s4, d4 := s3.Update(s3.Clock, 2, []byte("z"), "", false)
-	if got := WriterContext(s4, s3.Clock, d4); !got.Descends(s4.Clock) {
+	if got := WriterContext(s3, s4, s3.Clock, d4); !got.Descends(s4.Clock) {
 		t.Fatalf("blind writer context %v does not cover the result %v", got, s4.Clock)
+	}
+}
+
+// TestUpdateAfterFloor: the new dot is above the floor, and a version with
+// an old dot of the same actor is dominated by the new write's clock.
+func TestUpdateAfterFloor(t *testing.T) {
+	old, oldDot := Set{}.Update(nil, 1, []byte("old"), "", false)
+	// The key's history was reaped: the coordinator starts from nothing but
+	// its own counter, already at 10.
+	fresh, dot := Set{}.UpdateAfter(nil, 1, 10, []byte("new"), "", false)
+	if dot.Counter != 11 {
+		t.Fatalf("dot %v, want counter 11", dot)
+	}
+	if got := values(Merge(fresh, old)); !slices.Equal(got, []string{"new"}) || !fresh.Clock.Covers(oldDot) {
+		t.Fatalf("a stale copy of a reaped version came back: %v", got)
 	}
 }

@@ -7,6 +7,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -42,6 +43,10 @@ type Config struct {
 	CacheSize int64
 	// Logger receives pebble's own messages at debug/error level.
 	Logger *slog.Logger
+	// Observer, if set, is called as a write of a data key begins (under the
+	// key's lock) and returns the function told how it ended. Anti-entropy
+	// keeps its Merkle trees current with it; it must not block for long.
+	Observer func(partition int) func(key, oldRaw, newRaw []byte)
 }
 
 // DefaultConfig returns the configuration used by dynkv serve.
@@ -56,6 +61,8 @@ type Store struct {
 	seed  maphash.Seed
 	locks [256]sync.Mutex
 	gate  *syncGate
+
+	observer func(partition int) func(key, oldRaw, newRaw []byte)
 
 	mu     sync.RWMutex // guards closed against use-after-close of db
 	closed bool
@@ -84,7 +91,7 @@ func Open(cfg Config) (*Store, error) {
 		cache.Unref()
 		return nil, fmt.Errorf("store: open %s: %w", cfg.Dir, err)
 	}
-	return &Store{db: db, cache: cache, seed: maphash.MakeSeed(), gate: gate}, nil
+	return &Store{db: db, cache: cache, seed: maphash.MakeSeed(), gate: gate, observer: cfg.Observer}, nil
 }
 
 // Close flushes and closes pebble. Operations after Close return ErrClosed.
@@ -186,22 +193,70 @@ type UpdateFunc func(cur vclock.Set, found bool) (next vclock.Set, write bool, e
 // returns. It returns the set now stored.
 func (s *Store) Update(partition int, key []byte, sync bool, fn UpdateFunc) (vclock.Set, error) {
 	defer s.lockFor(key)()
-	cur, found, err := s.Get(partition, key)
+	done := s.observe(partition)
+	old, found, err := s.get(dataKey(partition, key))
 	if err != nil {
-		return vclock.Set{}, err
+		done(key, nil, nil)
+		return vclock.Set{}, wrapKey("get", partition, err)
+	}
+	var cur vclock.Set
+	if found {
+		if cur, err = vclock.UnmarshalSet(old); err != nil {
+			done(key, nil, nil)
+			return vclock.Set{}, wrapKey("get", partition, err)
+		}
 	}
 	next, write, err := fn(cur, found)
 	if err != nil || !write {
+		done(key, nil, nil)
 		return cur, err
 	}
 	raw, err := next.MarshalBinary()
 	if err != nil {
+		done(key, nil, nil)
 		return vclock.Set{}, wrapKey("encode", partition, err)
 	}
 	if err := s.set(dataKey(partition, key), raw, sync); err != nil {
+		done(key, nil, nil)
 		return vclock.Set{}, wrapKey("write", partition, err)
 	}
+	done(key, old, raw)
 	return next, nil
+}
+
+// DeleteIf removes key from partition if its stored bytes are still
+// exactly raw (a tombstone being reaped that no write changed meanwhile).
+func (s *Store) DeleteIf(partition int, key, raw []byte) (bool, error) {
+	defer s.lockFor(key)()
+	done := s.observe(partition)
+	cur, found, err := s.get(dataKey(partition, key))
+	if err != nil || !found || !bytes.Equal(cur, raw) {
+		done(key, nil, nil)
+		return false, err
+	}
+	if err := s.del(dataKey(partition, key)); err != nil {
+		done(key, nil, nil)
+		return false, wrapKey("delete", partition, err)
+	}
+	done(key, cur, nil)
+	return true, nil
+}
+
+// observe tells the configured observer a write of partition begins and
+// returns the call that reports how it ended: old and new raw bytes (nil:
+// absent), or both nil when nothing changed.
+func (s *Store) observe(partition int) func(key, oldRaw, newRaw []byte) {
+	if s.observer == nil {
+		return func([]byte, []byte, []byte) {}
+	}
+	return s.observer(partition)
+}
+
+// ScanPartition calls fn for every key stored in partition, in key order,
+// until it returns false. The slices are valid only during the call.
+func (s *Store) ScanPartition(partition int, fn func(key, raw []byte) bool) error {
+	lower := dataKey(partition, nil)
+	return s.scan(lower, prefixEnd(lower), func(k, v []byte) bool { return fn(k[5:], v) })
 }
 
 // Sync makes every write made so far durable (one WAL fsync).
