@@ -143,6 +143,7 @@ func (c *testCluster) crash(i int) {
 
 func (c *testCluster) restart(i int) {
 	c.t.Helper()
+	c.net.Refuse(c.cfgs[i].RPCAddr, false)
 	n, err := Start(c.cfgs[i])
 	if err != nil {
 		c.t.Fatalf("restart %s: %v", c.cfgs[i].Name, err)

@@ -44,6 +44,15 @@ type Config struct {
 	HintedHandoff bool
 	Hints         hintedhandoff.Config
 
+	// AAEInterval is how often an anti-entropy exchange starts (0: off).
+	AAEInterval time.Duration
+	// AAERate limits anti-entropy traffic, bytes per second (0: unlimited).
+	AAERate int64
+	// TombstoneGrace is how long a tombstone is kept, at least, once every
+	// replica holds it; it must exceed the hint window so that no hint
+	// older than the delete can arrive after the tombstone is gone.
+	TombstoneGrace time.Duration
+
 	Version string // reported in /status
 	Logger  *slog.Logger
 
@@ -74,6 +83,9 @@ func DefaultConfig() Config {
 		Version:        "dev",
 		HintedHandoff:  true,
 		Hints:          hintedhandoff.DefaultConfig(),
+		AAEInterval:    10 * time.Second,
+		AAERate:        8 << 20,
+		TombstoneGrace: 24 * time.Hour,
 	}
 }
 
@@ -110,6 +122,12 @@ func (c Config) Validate() error {
 		if err := c.Hints.Validate(); err != nil {
 			return err
 		}
+		if c.TombstoneGrace < c.Hints.MaxWindow {
+			return fmt.Errorf("--tombstone-grace (%s) must be at least --hint-window (%s): a hint older than a delete could otherwise arrive after its tombstone is gone", c.TombstoneGrace, c.Hints.MaxWindow)
+		}
+	}
+	if c.AAEInterval < 0 || c.AAERate < 0 || c.TombstoneGrace <= 0 {
+		return fmt.Errorf("--aae-interval and --aae-rate must not be negative, --tombstone-grace must be positive")
 	}
 	for _, a := range []string{c.RPCAddr, c.GossipAddr} {
 		if _, _, err := net.SplitHostPort(a); err != nil {

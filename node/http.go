@@ -42,6 +42,8 @@ func (n *Node) handler() http.Handler {
 			n.onlyGet(w, r, func(w http.ResponseWriter, r *http.Request) {
 				n.servePreflist(w, r, strings.TrimPrefix(path, "/preflist/"))
 			})
+		case path == "/admin/aae/rebuild":
+			n.serveRebuild(w, r)
 		case strings.HasPrefix(path, "/admin/replica/"):
 			n.onlyGet(w, r, func(w http.ResponseWriter, r *http.Request) {
 				n.serveReplica(w, r, strings.TrimPrefix(path, "/admin/replica/"))
@@ -330,4 +332,26 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
+}
+
+// serveRebuild rebuilds every anti-entropy tree from a scan of the store, in
+// the background (POST /admin/aae/rebuild).
+func (n *Node) serveRebuild(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeError(w, http.StatusMethodNotAllowed, "use POST to rebuild the anti-entropy trees", nil)
+		return
+	}
+	if n.aae == nil {
+		writeError(w, http.StatusConflict, "anti-entropy is off on this node (--aae-interval 0)", nil)
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.aae.rebuildAll(); err != nil {
+			n.logger.Error("tree rebuild failed", "err", err)
+		}
+	}()
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "rebuilding", "node": n.name})
 }

@@ -45,6 +45,7 @@ type Node struct {
 	coord   *quorum.Coordinator
 	reps    *replicas
 	hints   *hintedhandoff.Manager // nil when hinted handoff is off
+	aae     *aae                   // nil when anti-entropy is off
 
 	rpcServer io.Closer
 	rpcClient rpc.Transport
@@ -83,11 +84,22 @@ func Start(cfg Config) (*Node, error) {
 func (n *Node) open() error {
 	scfg := store.DefaultConfig()
 	scfg.Dir, scfg.FS, scfg.Logger = n.cfg.DataDir, n.cfg.FS, n.logger.With("component", "pebble")
+	if n.cfg.AAEInterval > 0 {
+		n.aae = newAAE(n)
+		scfg.Observer = n.aae.observe
+	}
 	st, err := store.Open(scfg)
 	if err != nil {
 		return err
 	}
 	n.store = st
+	if n.aae != nil {
+		start := time.Now()
+		if err := n.aae.rebuildAll(); err != nil {
+			return err
+		}
+		n.logger.Info("anti-entropy trees built", "took", time.Since(start))
+	}
 	id, crashed, err := loadIdentity(st, n.cfg)
 	if err != nil {
 		return err
@@ -111,6 +123,13 @@ func (n *Node) open() error {
 	qcfg.DefaultTimeout, qcfg.Logger = n.cfg.DefaultTimeout, n.logger.With("component", "quorum")
 	n.coord = quorum.New(n.reps, qcfg)
 	n.serveHTTP()
+	if n.aae != nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.aae.run(n.ctx)
+		}()
+	}
 	return n.mem.start(n.ctx, n.cfg, &n.wg)
 }
 
@@ -121,6 +140,10 @@ func (n *Node) startHints() error {
 	}
 	hcfg := n.cfg.Hints
 	hcfg.Logger = n.logger.With("component", "handoff")
+	if n.aae != nil {
+		// A dropped hint leaves its target behind: exchange that partition first.
+		hcfg.OnDrop = func(_ string, p int) { n.aae.sched.MarkDirty(p) }
+	}
 	h, err := hintedhandoff.New(hcfg, n.store, handoffPeers{n})
 	if err != nil {
 		return err

@@ -31,6 +31,30 @@ func (n *Node) ServeRPC(ctx context.Context, method uint8, body []byte) ([]byte,
 			return nil, fmt.Errorf("malformed handoff request: %w", err)
 		}
 		return nil, n.serveHandoff(req)
+	case methodTreeNodes:
+		var req treeNodesReq
+		if err := msgpack.Unmarshal(body, &req); err != nil {
+			return nil, fmt.Errorf("malformed tree request: %w", err)
+		}
+		if err := n.checkAAE(req.Partition); err != nil {
+			return nil, err
+		}
+		return msgpack.Marshal(treeNodesResp{Hashes: n.aae.tree(req.Partition).t.Nodes(req.Level, req.Indices)})
+	case methodLeafKeys:
+		var req leafKeysReq
+		if err := msgpack.Unmarshal(body, &req); err != nil {
+			return nil, fmt.Errorf("malformed leaf request: %w", err)
+		}
+		if err := n.checkAAE(req.Partition); err != nil {
+			return nil, err
+		}
+		keys, err := n.aae.localKeys(req.Partition)(req.Leaves)
+		if err != nil {
+			return nil, err
+		}
+		return msgpack.Marshal(leafKeysResp{Keys: keys})
+	case methodReap:
+		return nil, n.serveReap(body)
 	case methodCoordinate:
 		var req coordinateReq
 		if err := msgpack.Unmarshal(body, &req); err != nil {
@@ -40,6 +64,13 @@ func (n *Node) ServeRPC(ctx context.Context, method uint8, body []byte) ([]byte,
 	default:
 		return nil, fmt.Errorf("unknown RPC method %d", method)
 	}
+}
+
+func (n *Node) checkAAE(p int) error {
+	if n.aae == nil {
+		return fmt.Errorf("anti-entropy is off on %s", n.name)
+	}
+	return n.checkPartition(p)
 }
 
 func (n *Node) checkPartition(p int) error {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/dynkv/dynkv/vclock"
 )
@@ -22,6 +23,25 @@ type Status struct {
 	HintsPendingByTarget map[string]int64 `json:"hints_pending_by_target"`
 	HintsPendingBytes    int64            `json:"hints_pending_bytes"`
 	Handoff              *HandoffStatus   `json:"handoff,omitempty"`
+	AntiEntropy          *AAEStatus       `json:"anti_entropy,omitempty"`
+}
+
+// AAEStatus is the anti-entropy state of one node.
+type AAEStatus struct {
+	Exchanges        int64             `json:"exchanges"`
+	KeysRepaired     int64             `json:"keys_repaired"`
+	TreesRebuilding  int               `json:"trees_rebuilding"`
+	TombstonesReaped int64             `json:"tombstones_reaped"`
+	Partitions       []AAEPartitionRow `json:"partitions"`
+}
+
+// AAEPartitionRow is one partition's last exchange.
+type AAEPartitionRow struct {
+	Partition    int       `json:"partition"`
+	LastExchange time.Time `json:"last_exchange"`
+	LastPeer     string    `json:"last_peer"`
+	Repaired     int64     `json:"keys_repaired"`
+	Dirty        bool      `json:"dirty"`
 }
 
 // HandoffStatus reports hinted handoff's counters since start.
@@ -56,6 +76,9 @@ func (n *Node) Status() Status {
 		st.HintsPendingBytes = n.hints.PendingBytes()
 		hs := n.hints.Stats()
 		st.Handoff = &HandoffStatus{Written: hs.Written, Delivered: hs.Delivered, Dropped: hs.Dropped, Failed: hs.Failed}
+	}
+	if n.aae != nil {
+		st.AntiEntropy = n.aae.status()
 	}
 	for _, name := range v.ring.Members() {
 		rec := v.members[name]

@@ -14,7 +14,35 @@ const (
 	methodWrite      uint8 = 2 // writeReq → empty
 	methodCoordinate uint8 = 3 // coordinateReq → coordinateResp
 	methodHandoff    uint8 = 4 // handoffReq → empty: delivered hints
+	methodTreeNodes  uint8 = 5 // treeNodesReq → treeNodesResp: anti-entropy
+	methodLeafKeys   uint8 = 6 // leafKeysReq → leafKeysResp: anti-entropy
+	methodReap       uint8 = 7 // reapReq → empty: remove a confirmed tombstone
 )
+
+type treeNodesReq struct {
+	Partition int   `msgpack:"p"`
+	Level     int   `msgpack:"l"`
+	Indices   []int `msgpack:"i"`
+}
+
+type treeNodesResp struct {
+	Hashes []uint64 `msgpack:"h"`
+}
+
+type leafKeysReq struct {
+	Partition int   `msgpack:"p"`
+	Leaves    []int `msgpack:"l"`
+}
+
+type leafKeysResp struct {
+	Keys map[string]uint64 `msgpack:"k"`
+}
+
+type reapReq struct {
+	Partition int    `msgpack:"p"`
+	Key       []byte `msgpack:"k"`
+	Set       []byte `msgpack:"s"` // the tombstone, exactly as confirmed
+}
 
 type readReq struct {
 	Partition int    `msgpack:"p"`

@@ -39,6 +39,9 @@ func serveFlags(fs *pflag.FlagSet, cfg *node.Config, logLevel, logFormat *string
 	fs.DurationVar(&cfg.Hints.MaxWindow, "hint-window", d.Hints.MaxWindow, "stop writing hints for a node down longer than this; anti-entropy repairs it instead")
 	fs.Int64Var(&cfg.Hints.MaxBytes, "max-hint-bytes", d.Hints.MaxBytes, "most bytes of hints this node keeps")
 	fs.Int64Var(&cfg.Hints.RateBytes, "hint-rate", d.Hints.RateBytes, "hint delivery rate limit, bytes per second (0: unlimited)")
+	fs.DurationVar(&cfg.AAEInterval, "aae-interval", d.AAEInterval, "how often an anti-entropy exchange starts (0: off)")
+	fs.Int64Var(&cfg.AAERate, "aae-rate", d.AAERate, "anti-entropy traffic limit, bytes per second (0: unlimited)")
+	fs.DurationVar(&cfg.TombstoneGrace, "tombstone-grace", d.TombstoneGrace, "keep a tombstone at least this long once every replica holds it (at least --hint-window)")
 	fs.StringVar(logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(logFormat, "log-format", "text", "log format: text or json")
 }
