@@ -48,6 +48,18 @@ func TestSloppyQuorumWithNodeDown(t *testing.T) {
 			t.Fatalf("receipt %q", r.header.Get(headerReplicas))
 		}
 	}
+	// Reads see hinted data: with n4 down, r=3 is met by the fallback.
+	for k := range 200 {
+		key := fmt.Sprintf("k%d", k)
+		if !c.preflistHas(key, "n4") {
+			continue
+		}
+		r := c.do(k%3, http.MethodGet, "/kv/"+key+"?r=3", nil, nil)
+		mustStatus(t, "r=3 through a fallback", r, http.StatusOK)
+		if got := r.header.Get(headerReplicas); !strings.HasPrefix(got, "replied=3; primaries=2; fallbacks=1") {
+			t.Fatalf("read receipt %q", got)
+		}
+	}
 	failed := 0
 	for k := range 200 {
 		key := fmt.Sprintf("k%d", k)
