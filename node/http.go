@@ -214,7 +214,9 @@ func writeSiblingsJSON(w http.ResponseWriter, status int, clock vclock.VV, live 
 			out.Siblings[i].Value = []byte{}
 		}
 	}
-	writeJSON(w, status, out)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(out) // compact: this is the hot read path for scripts
 }
 
 func writeMultipart(w http.ResponseWriter, live []vclock.Sibling) {

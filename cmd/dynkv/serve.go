@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -84,8 +87,9 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	fs := pflag.NewFlagSet("dynkv serve", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg := node.DefaultConfig()
-	var logLevel, logFormat string
+	var logLevel, logFormat, pprofAddr string
 	serveFlags(fs, &cfg, &logLevel, &logFormat)
+	fs.StringVar(&pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof profiles on this host:port (off by default; keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -109,6 +113,14 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return 1
 	}
 	fmt.Fprintf(stdout, "dynkv: node %s serving on http://%s\n", n.Name(), n.HTTPAddr())
+	if pprofAddr != "" {
+		stopPprof, err := servePprof(pprofAddr, logger)
+		if err != nil {
+			fmt.Fprintf(stderr, "dynkv serve: --pprof-addr: %v\n", err)
+		} else {
+			defer stopPprof()
+		}
+	}
 	<-ctx.Done()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -117,4 +129,25 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return 1
 	}
 	return 0
+}
+
+// servePprof serves the runtime profiles on addr until the returned stop is
+// called.
+func servePprof(addr string, logger *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+			logger.Warn("pprof server stopped", "err", err)
+		}
+	}()
+	return func() { srv.Close() }, nil
 }

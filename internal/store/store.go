@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/dynkv/dynkv/vclock"
@@ -85,6 +86,13 @@ func Open(cfg Config) (*Store, error) {
 		FS:     walFS{FS: cfg.FS, gate: gate},
 		Cache:  cache,
 		Logger: pebbleLogger{cfg.Logger},
+		// Every write reads its key first (a version merge), and most keys
+		// read are point lookups: bloom filters spare the sstables that do
+		// not hold the key, a larger memtable keeps hot keys in memory.
+		MemTableSize: 32 << 20,
+	}
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	db, err := pebble.Open(cfg.Dir, opts)
 	if err != nil {
