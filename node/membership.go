@@ -38,9 +38,13 @@ type view struct {
 
 // nodeMeta travels in memberlist's alive messages. It lets a node refuse to
 // gossip with a cluster whose ring parameters differ from its own.
+// It also carries the node's addresses, so a peer knows them from the first
+// alive message, before the ring records arrive.
 type nodeMeta struct {
-	Partitions int `msgpack:"q"`
-	N          int `msgpack:"n"`
+	Partitions int    `msgpack:"q"`
+	N          int    `msgpack:"n"`
+	RPCAddr    string `msgpack:"rpc"`
+	HTTPAddr   string `msgpack:"http"`
 }
 
 // membership runs memberlist and keeps the ring state it gossips.
@@ -410,7 +414,10 @@ func (b recordBroadcast) Finished()       {}
 type delegate struct{ m *membership }
 
 func (d *delegate) NodeMeta(limit int) []byte {
-	raw, _ := msgpack.Marshal(nodeMeta{Partitions: d.m.rcfg.Partitions, N: d.m.rcfg.N})
+	d.m.mu.Lock()
+	self := d.m.state[d.m.self]
+	d.m.mu.Unlock()
+	raw, _ := msgpack.Marshal(nodeMeta{Partitions: d.m.rcfg.Partitions, N: d.m.rcfg.N, RPCAddr: self.RPCAddr, HTTPAddr: self.HTTPAddr})
 	if len(raw) > limit {
 		return nil
 	}
