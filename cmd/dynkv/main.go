@@ -22,6 +22,7 @@ Usage:
   dynkv put     [--endpoints H:P,...] [--w 2] [--context CTX] KEY VALUE   (VALUE '-' reads stdin)
   dynkv delete  [--endpoints H:P,...] [--context CTX] KEY
   dynkv status  [--endpoints H:P,...]
+  dynkv bench   [--endpoints H:P,...] [--workload a] [--keys N] [--load] [--concurrency 64 | --rate OPS/S] [--duration 30s] ...
 
 Run 'dynkv COMMAND --help' for the flags of a command.
 `
@@ -38,6 +39,7 @@ func commands() map[string]command {
 		"put":    runPut,
 		"delete": runDelete,
 		"status": runStatus,
+		"bench":  runBench,
 	}
 }
 
