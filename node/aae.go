@@ -219,6 +219,9 @@ func (a *aae) repairKey(ctx context.Context, p int, key []byte, peer string) (bo
 		return false, err
 	}
 	merged := vclock.Merge(local, remote)
+	if merged.IsEmpty() {
+		return false, nil // gone on both sides since the trees were compared (a reap)
+	}
 	if err := a.lim.Wait(ctx, int64(merged.Size())); err != nil {
 		return false, err
 	}

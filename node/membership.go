@@ -65,7 +65,8 @@ type membership struct {
 	onAlive   func(name string)    // called when a node is seen alive again
 
 	ml    *memberlist.Memberlist
-	queue *memberlist.TransmitLimitedQueue
+	queue *memberlist.TransmitLimitedQueue // made before memberlist, whose goroutines read it at once
+	live  atomic.Pointer[memberlist.Memberlist]
 }
 
 func newMembership(cfg Config, st *store.Store, logger *slog.Logger) (*membership, error) {
@@ -79,6 +80,7 @@ func newMembership(cfg Config, st *store.Store, logger *slog.Logger) (*membershi
 	}
 	empty := map[string]string{}
 	m.liveness.Store(&empty)
+	m.queue = &memberlist.TransmitLimitedQueue{NumNodes: m.numNodes, RetransmitMult: 3}
 	if err := m.loadState(); err != nil {
 		return nil, err
 	}
@@ -147,7 +149,7 @@ func (m *membership) start(ctx context.Context, cfg Config, wg *sync.WaitGroup) 
 		return fmt.Errorf("gossip: %w", err)
 	}
 	m.ml = ml
-	m.queue = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: 3}
+	m.live.Store(ml)
 	if err := m.announce(ml.LocalNode().Address()); err != nil {
 		return err
 	}
@@ -190,6 +192,15 @@ func (m *membership) memberlistConfig(cfg Config) (*memberlist.Config, error) {
 		cfg.Gossip(mc)
 	}
 	return mc, nil
+}
+
+// numNodes sizes gossip retransmissions: the members memberlist knows, or
+// 1 before it runs.
+func (m *membership) numNodes() int {
+	if ml := m.live.Load(); ml != nil {
+		return ml.NumMembers()
+	}
+	return 1
 }
 
 // announce records the gossip address memberlist actually bound (the
@@ -386,9 +397,6 @@ func (m *membership) mergeRecords(recs []memberRecord) {
 }
 
 func (m *membership) broadcast(r memberRecord) {
-	if m.queue == nil {
-		return
-	}
 	raw, err := msgpack.Marshal([]memberRecord{r})
 	if err != nil {
 		return
@@ -434,9 +442,6 @@ func (d *delegate) NotifyMsg(b []byte) {
 }
 
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
-	if d.m.queue == nil {
-		return nil
-	}
 	return d.m.queue.GetBroadcasts(overhead, limit)
 }
 

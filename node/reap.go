@@ -57,8 +57,8 @@ func (a *aae) tombstones(p int, now time.Time) []candidate {
 	a.tombMu.Unlock()
 	a.n.store.ScanPartition(p, func(key, raw []byte) bool {
 		set, err := vclock.UnmarshalSet(raw)
-		if err != nil || len(set.Siblings) == 0 || len(set.Live()) > 0 {
-			return true
+		if err != nil || len(set.Live()) > 0 {
+			return true // (a set with no siblings at all is reaped like a tombstone)
 		}
 		first, ok := prev[string(key)]
 		if !ok {

@@ -126,7 +126,7 @@ func (n *Node) localWrite(partition int, key []byte, set vclock.Set, sync bool, 
 func mergeLocal(st *store.Store, partition int, key []byte, in vclock.Set, sync bool) error {
 	_, err := st.Update(partition, key, sync, func(cur vclock.Set, found bool) (vclock.Set, bool, error) {
 		if !found {
-			return in, true, nil
+			return in, !in.IsEmpty(), nil // never store an empty set: it would outlive any reap
 		}
 		next := vclock.Merge(cur, in)
 		return next, sync || !next.Equal(cur), nil
