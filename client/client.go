@@ -14,8 +14,12 @@ import (
 )
 
 const (
-	headerContext  = "X-Dynkv-Context"
-	headerReceipt  = "X-Dynkv-Replicas"
+	headerContext = "X-Dynkv-Context"
+	headerReceipt = "X-Dynkv-Replicas"
+	// headerForm: raw in a GET asks for the raw form of the answer even
+	// with Accept: application/json; the node marks a raw answer with it.
+	headerForm     = "X-Dynkv-Form"
+	formRaw        = "raw"
 	maxKeyBytes    = 1024
 	defaultAddress = "127.0.0.1:8001"
 

@@ -1,9 +1,14 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -72,24 +77,20 @@ type Member struct {
 	PartitionsOwned int    `json:"partitions_owned"`
 }
 
-// jsonObject is the JSON form of a read (Accept: application/json).
-type jsonObject struct {
-	Context  string `json:"context"`
-	Siblings []struct {
-		Value       []byte `json:"value"` // encoding/json decodes base64
-		ContentType string `json:"content_type"`
-	} `json:"siblings"`
-}
-
 // Get reads key with R/PR/Timeout options. A missing or deleted key is an
 // *Error matching ErrNotFound, whose Context is set if a delete was seen.
 // On a conflict (Object.Conflict) all siblings are returned.
+//
+// It asks for the raw form of the answer (X-Dynkv-Form: raw: the value as
+// the body, or a multipart/mixed body of siblings, and the context in
+// X-Dynkv-Context), which costs neither side any JSON or base64; a node that
+// does not mark its answer as raw is read as JSON, which it is then asked for.
 func (c *Client) Get(ctx context.Context, key string, opts ...Option) (*Object, error) {
 	o, path, err := prepare("get", key, opts)
 	if err != nil {
 		return nil, err
 	}
-	header := http.Header{"Accept": {"application/json"}}
+	header := http.Header{"Accept": {"application/json"}, headerForm: {formRaw}}
 	resp, err := c.do(ctx, &call{method: http.MethodGet, path: path, query: o.query(),
 		header: header, retryable: true, rotate: true})
 	if err != nil {
@@ -101,7 +102,16 @@ func (c *Client) Get(ctx context.Context, key string, opts ...Option) (*Object, 
 	return decodeObject(key, resp)
 }
 
-func decodeObject(key string, resp *response) (*Object, error) {
+// jsonObject is the JSON form of a read (Accept: application/json).
+type jsonObject struct {
+	Context  string `json:"context"`
+	Siblings []struct {
+		Value       []byte `json:"value"` // encoding/json decodes base64
+		ContentType string `json:"content_type"`
+	} `json:"siblings"`
+}
+
+func decodeJSONObject(key string, resp *response) (*Object, error) {
 	var doc jsonObject
 	if err := json.Unmarshal(resp.body, &doc); err != nil {
 		return nil, fmt.Errorf("dynkv: get %q: malformed answer from %s: %v", key, resp.endpoint, err)
@@ -114,12 +124,67 @@ func decodeObject(key string, resp *response) (*Object, error) {
 		obj.Context = resp.header.Get(headerContext)
 	}
 	for _, s := range doc.Siblings {
-		if s.Value == nil {
-			s.Value = []byte{}
-		}
-		obj.Siblings = append(obj.Siblings, Sibling{Value: s.Value, ContentType: s.ContentType})
+		obj.Siblings = append(obj.Siblings, Sibling{Value: nonNil(s.Value), ContentType: s.ContentType})
 	}
 	return obj, nil
+}
+
+// decodeObject reads the answer to a Get: JSON, or in the raw form a 200
+// (one value) or a 300 (multipart/mixed siblings).
+func decodeObject(key string, resp *response) (*Object, error) {
+	if resp.header.Get(headerForm) != formRaw {
+		return decodeJSONObject(key, resp)
+	}
+	obj := &Object{Key: key, Context: resp.header.Get(headerContext), Receipt: parseReceipt(resp.header.Get(headerReceipt))}
+	ct := resp.header.Get("Content-Type")
+	if resp.status == http.StatusOK {
+		obj.Siblings = []Sibling{{Value: nonNil(resp.body), ContentType: ct}}
+		return obj, nil
+	}
+	sibs, err := parseMultipart(ct, resp.body)
+	if err != nil {
+		return nil, fmt.Errorf("dynkv: get %q: malformed answer from %s: %v", key, resp.endpoint, err)
+	}
+	if len(sibs) == 0 {
+		return nil, fmt.Errorf("dynkv: get %q: answer from %s has no siblings", key, resp.endpoint)
+	}
+	obj.Siblings = sibs
+	return obj, nil
+}
+
+// parseMultipart splits a multipart/mixed body into siblings.
+func parseMultipart(contentType string, body []byte) ([]Sibling, error) {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return nil, fmt.Errorf("content type %q: %v", contentType, err)
+	}
+	if !strings.HasPrefix(mt, "multipart/") || params["boundary"] == "" {
+		return nil, fmt.Errorf("siblings sent as %q, want multipart/mixed with a boundary", contentType)
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	var sibs []Sibling
+	for {
+		part, err := mr.NextRawPart()
+		if errors.Is(err, io.EOF) {
+			return sibs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		v, err := io.ReadAll(part)
+		if err != nil {
+			return nil, err
+		}
+		sibs = append(sibs, Sibling{Value: nonNil(v), ContentType: part.Header.Get("Content-Type")})
+	}
+}
+
+// nonNil makes a present but empty value non-nil (see Object.Value).
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }
 
 // Put writes value under key with W/PW/Sync/Timeout/WithContext/ContentType

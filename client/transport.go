@@ -112,7 +112,7 @@ func (c *Client) roundTrip(ctx context.Context, ep *endpoint, cl *call) (*respon
 	}
 	c.markUp(ep)
 	defer closeBody(hresp.Body)
-	data, err := readCapped(hresp.Body, maxResponseBytes)
+	data, err := readBody(hresp.Body, hresp.ContentLength, maxResponseBytes)
 	if err != nil && !cl.retryable && hresp.StatusCode/100 == 2 {
 		// The write was answered; its outcome is in the status and headers.
 		err, data = nil, nil
@@ -121,6 +121,23 @@ func (c *Client) roundTrip(ctx context.Context, ep *endpoint, cl *call) (*respon
 		return nil, fmt.Errorf("dynkv: reading the answer of %s: %w", ep.name, err)
 	}
 	return &response{endpoint: ep.name, status: hresp.StatusCode, header: hresp.Header, body: data}, nil
+}
+
+// readBody reads a body whose length the server announced (size, -1 if
+// unknown) into one allocation, and otherwise as readCapped does.
+func readBody(r io.Reader, size, limit int64) ([]byte, error) {
+	if size < 0 || size > limit || size > 1<<20 {
+		return readCapped(r, limit)
+	}
+	// net/http holds the body to its Content-Length.
+	data := make([]byte, size)
+	if _, err := io.ReadFull(r, data); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return data, nil
 }
 
 // readCapped reads r to the end, failing if it holds more than limit bytes.

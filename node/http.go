@@ -21,8 +21,14 @@ import (
 const (
 	headerContext  = "X-Dynkv-Context"
 	headerReplicas = "X-Dynkv-Replicas"
-	maxKeyLen      = 1024
-	defaultCT      = "application/octet-stream"
+	// headerForm: raw in a GET asks for the raw form (value as the body,
+	// multipart/mixed for siblings) whatever Accept says, and marks such an
+	// answer, so that a client can ask for it and still read the JSON of a
+	// node that does not know it. The Go client uses it: no JSON or base64.
+	headerForm = "X-Dynkv-Form"
+	formRaw    = "raw"
+	maxKeyLen  = 1024
+	defaultCT  = "application/octet-stream"
 )
 
 // handler returns the HTTP API. It routes by hand rather than with
@@ -176,8 +182,12 @@ func (n *Node) serveGet(w http.ResponseWriter, r *http.Request, key []byte) {
 	if len(live) > 1 {
 		status = http.StatusMultipleChoices
 	}
+	raw := r.Header.Get(headerForm) == formRaw
+	if raw {
+		w.Header().Set(headerForm, formRaw)
+	}
 	switch {
-	case strings.Contains(r.Header.Get("Accept"), "application/json"):
+	case !raw && strings.Contains(r.Header.Get("Accept"), "application/json"):
 		writeSiblingsJSON(w, status, res.Set.Clock, live)
 	case len(live) == 1:
 		w.Header().Set("Content-Type", contentType(live[0].ContentType))

@@ -329,8 +329,15 @@ func mergeReplies(got []readReply) ReadResult {
 		} else {
 			res.Fallbacks++
 		}
-		if r.val.found {
+		switch {
+		case !r.val.found:
+		case !res.Found:
+			// The first answer is the merge so far. Replicas hand over sets
+			// of their own (decoded for this request) that no one modifies:
+			// no need for Merge's private copy of every value.
 			res.Found = true
+			res.Set = r.val.set
+		default:
 			res.Set = vclock.Merge(res.Set, r.val.set)
 		}
 	}

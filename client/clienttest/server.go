@@ -13,9 +13,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strconv"
@@ -158,7 +160,7 @@ func (s *Server) serveKV(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodGet:
-		s.get(w, key)
+		s.get(w, r, key)
 	default:
 		s.write(w, r, key)
 	}
@@ -188,7 +190,7 @@ func (s *Server) checkQuery(q url.Values, names []string) string {
 	return ""
 }
 
-func (s *Server) get(w http.ResponseWriter, key string) {
+func (s *Server) get(w http.ResponseWriter, r *http.Request, key string) {
 	s.mu.Lock()
 	versions := slices.Clone(s.keys[key])
 	s.mu.Unlock()
@@ -213,13 +215,35 @@ func (s *Server) get(w http.ResponseWriter, key string) {
 	w.Header().Set("X-Dynkv-Context", ctx)
 	w.Header().Set("X-Dynkv-Replicas",
 		fmt.Sprintf("replied=2; primaries=2; fallbacks=0; siblings=%d; repaired=0", len(live)))
-	w.Header().Set("Content-Type", "application/json")
 	status := http.StatusOK
 	if len(live) > 1 {
 		status = http.StatusMultipleChoices
 	}
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"context": ctx, "siblings": live})
+	switch {
+	case r.Header.Get("X-Dynkv-Form") != "raw" && strings.Contains(r.Header.Get("Accept"), "application/json"):
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]any{"context": ctx, "siblings": live})
+	case len(live) == 1:
+		w.Header().Set("X-Dynkv-Form", "raw")
+		w.Header().Set("Content-Type", live[0].ContentType)
+		w.Header().Set("Content-Length", strconv.Itoa(len(live[0].Value)))
+		w.WriteHeader(status)
+		_, _ = w.Write(live[0].Value)
+	default:
+		mw := multipart.NewWriter(w)
+		w.Header().Set("X-Dynkv-Form", "raw")
+		w.Header().Set("Content-Type", "multipart/mixed; boundary="+mw.Boundary())
+		w.WriteHeader(status)
+		for _, sib := range live {
+			part, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {sib.ContentType}})
+			if err != nil {
+				return
+			}
+			_, _ = part.Write(sib.Value)
+		}
+		_ = mw.Close()
+	}
 }
 
 func (s *Server) write(w http.ResponseWriter, r *http.Request, key string) {

@@ -42,6 +42,11 @@ type Config struct {
 	FS vfs.FS
 	// CacheSize is pebble's block cache in bytes.
 	CacheSize int64
+	// ValueCacheSize bounds, in bytes, the cache of recently read and
+	// written sibling sets kept in front of pebble (every write reads its
+	// key first, and hot keys are read and written over and over). 0 means
+	// DefaultValueCacheSize; negative turns the cache off.
+	ValueCacheSize int64
 	// Logger receives pebble's own messages at debug/error level.
 	Logger *slog.Logger
 	// Observer, if set, is called as a write of a data key begins (under the
@@ -49,6 +54,9 @@ type Config struct {
 	// keeps its Merkle trees current with it; it must not block for long.
 	Observer func(partition int) func(key, oldRaw, newRaw []byte)
 }
+
+// DefaultValueCacheSize is the value cache's size when Config leaves it 0.
+const DefaultValueCacheSize = 32 << 20
 
 // DefaultConfig returns the configuration used by dynkv serve.
 func DefaultConfig() Config {
@@ -62,6 +70,7 @@ type Store struct {
 	seed  maphash.Seed
 	locks [256]sync.Mutex
 	gate  *syncGate
+	vals  *valueCache // nil: off
 
 	observer func(partition int) func(key, oldRaw, newRaw []byte)
 
@@ -99,7 +108,14 @@ func Open(cfg Config) (*Store, error) {
 		cache.Unref()
 		return nil, fmt.Errorf("store: open %s: %w", cfg.Dir, err)
 	}
-	return &Store{db: db, cache: cache, seed: maphash.MakeSeed(), gate: gate, observer: cfg.Observer}, nil
+	st := &Store{db: db, cache: cache, seed: maphash.MakeSeed(), gate: gate, observer: cfg.Observer}
+	switch {
+	case cfg.ValueCacheSize == 0:
+		st.vals = newValueCache(DefaultValueCacheSize)
+	case cfg.ValueCacheSize > 0:
+		st.vals = newValueCache(cfg.ValueCacheSize)
+	}
+	return st, nil
 }
 
 // Close flushes and closes pebble. Operations after Close return ErrClosed.
@@ -149,6 +165,37 @@ func (s *Store) get(k []byte) (val []byte, found bool, err error) {
 	return val, true, nil
 }
 
+// getData reads a data key through the value cache. The slice returned may
+// be shared with the cache: callers must not modify it.
+func (s *Store) getData(k []byte) ([]byte, bool, error) {
+	if s.vals == nil {
+		return s.get(k)
+	}
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return nil, false, ErrClosed
+	}
+	v, ok, ticket := s.vals.get(k)
+	if ok {
+		return v, true, nil
+	}
+	v, found, err := s.get(k)
+	if err == nil && found {
+		s.vals.fill(k, v, ticket)
+	}
+	return v, found, err
+}
+
+// cached records, after a write of data key k ended (k's lock held), what
+// k now holds: val, or nil for deleted or unknown (a failed write).
+func (s *Store) cached(k, val []byte) {
+	if s.vals != nil {
+		s.vals.set(k, val)
+	}
+}
+
 func (s *Store) set(k, v []byte, sync bool) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -164,16 +211,17 @@ func (s *Store) set(k, v []byte, sync bool) error {
 }
 
 // GetRaw returns the encoded sibling set stored for key, unchecked: for
-// shipping to a peer, which decodes and validates it.
+// shipping to a peer, which decodes and validates it. The caller must not
+// modify the slice.
 func (s *Store) GetRaw(partition int, key []byte) ([]byte, bool, error) {
-	raw, found, err := s.get(dataKey(partition, key))
+	raw, found, err := s.getData(dataKey(partition, key))
 	return raw, found, wrapKey("get", partition, err)
 }
 
 // Get returns the sibling set stored for key in partition. found is false
 // when this node holds nothing for the key.
 func (s *Store) Get(partition int, key []byte) (set vclock.Set, found bool, err error) {
-	raw, found, err := s.get(dataKey(partition, key))
+	raw, found, err := s.getData(dataKey(partition, key))
 	if err != nil || !found {
 		return vclock.Set{}, false, wrapKey("get", partition, err)
 	}
@@ -202,7 +250,8 @@ type UpdateFunc func(cur vclock.Set, found bool) (next vclock.Set, write bool, e
 func (s *Store) Update(partition int, key []byte, sync bool, fn UpdateFunc) (vclock.Set, error) {
 	defer s.lockFor(key)()
 	done := s.observe(partition)
-	old, found, err := s.get(dataKey(partition, key))
+	k := dataKey(partition, key)
+	old, found, err := s.getData(k)
 	if err != nil {
 		done(key, nil, nil)
 		return vclock.Set{}, wrapKey("get", partition, err)
@@ -224,10 +273,12 @@ func (s *Store) Update(partition int, key []byte, sync bool, fn UpdateFunc) (vcl
 		done(key, nil, nil)
 		return vclock.Set{}, wrapKey("encode", partition, err)
 	}
-	if err := s.set(dataKey(partition, key), raw, sync); err != nil {
+	if err := s.set(k, raw, sync); err != nil {
+		s.cached(k, nil)
 		done(key, nil, nil)
 		return vclock.Set{}, wrapKey("write", partition, err)
 	}
+	s.cached(k, raw)
 	done(key, old, raw)
 	return next, nil
 }
@@ -237,15 +288,18 @@ func (s *Store) Update(partition int, key []byte, sync bool, fn UpdateFunc) (vcl
 func (s *Store) DeleteIf(partition int, key, raw []byte) (bool, error) {
 	defer s.lockFor(key)()
 	done := s.observe(partition)
-	cur, found, err := s.get(dataKey(partition, key))
+	k := dataKey(partition, key)
+	cur, found, err := s.getData(k)
 	if err != nil || !found || !bytes.Equal(cur, raw) {
 		done(key, nil, nil)
 		return false, err
 	}
-	if err := s.del(dataKey(partition, key)); err != nil {
+	if err := s.del(k); err != nil {
+		s.cached(k, nil)
 		done(key, nil, nil)
 		return false, wrapKey("delete", partition, err)
 	}
+	s.cached(k, nil)
 	done(key, cur, nil)
 	return true, nil
 }
