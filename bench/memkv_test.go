@@ -74,8 +74,3 @@ func (m *memKV) wait(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func (m *memKV) numKeys() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.vals)
-}

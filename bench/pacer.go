@@ -87,15 +87,6 @@ func (p *pacer) scheduled() int64 {
 	return n
 }
 
-// issued is how many operations were handed out.
-func (p *pacer) issued() int64 {
-	n := p.next.Load()
-	if p.ops > 0 {
-		n = min(n, p.ops)
-	}
-	return n
-}
-
 // latency is what an operation that was due at due, started at started
 // and ended at end is charged: from when it was due in the open loop
 // (its wait in the queue counts), from its start in the closed loop.
