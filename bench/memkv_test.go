@@ -73,4 +73,3 @@ func (m *memKV) wait(ctx context.Context) error {
 	}
 	return ctx.Err()
 }
-
