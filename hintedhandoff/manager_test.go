@@ -100,6 +100,7 @@ type fakePeers struct {
 	failNext  int // deliveries to fail
 	received  map[string]vclock.Set
 	batches   int
+	asked     int    // Alive calls: rounds of the delivery loop
 	onDeliver func() // called inside Deliver (to change state mid-delivery)
 }
 
@@ -110,6 +111,7 @@ func newPeers() *fakePeers {
 func (p *fakePeers) Alive(t string) (bool, time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.asked++
 	return p.alive[t], p.downSince[t]
 }
 
@@ -193,8 +195,16 @@ func TestDeliverWhenAliveAndForget(t *testing.T) {
 		t.Fatalf("pending %d %v", total, by)
 	}
 	run(t, m)
-	time.Sleep(30 * time.Millisecond)
-	if peers.batches != 0 {
+	// Let the delivery loop look at the down target a few times.
+	waitFor(t, "three delivery rounds", func() bool {
+		peers.mu.Lock()
+		defer peers.mu.Unlock()
+		return peers.asked >= 3
+	})
+	peers.mu.Lock()
+	batches := peers.batches
+	peers.mu.Unlock()
+	if batches != 0 {
 		t.Fatal("delivered to a down target")
 	}
 	peers.set("n3", true)

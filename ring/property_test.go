@@ -147,7 +147,7 @@ func TestPermIsBijection(t *testing.T) {
 // member sets at both common partition counts, with M up to Q/16.
 func TestRandomMoves(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds ~500 rings")
+		t.Skip("-short: builds ~500 rings; the full run checks random joins and leaves")
 	}
 	rng := rand.New(rand.NewPCG(5, 8))
 	for i := range 80 {

@@ -422,6 +422,8 @@ func TestMaxInFlightBackpressure(t *testing.T) {
 		})
 	}
 	eventually(t, "2 handlers running", func() bool { return active.Load() == 2 })
+	// A negative check: give a third handler the chance to start, which
+	// backpressure must prevent; no condition can signal "did not happen".
 	time.Sleep(50 * time.Millisecond)
 	if p := peak.Load(); p != 2 {
 		t.Fatalf("%d handlers ran at once, want 2", p)
