@@ -145,12 +145,12 @@ func (a *aae) run(ctx context.Context) {
 			return
 		case <-ticker.C:
 		}
-		p, peer, ok := a.sched.Next(time.Now(), a.peers())
+		p, peer, ok := a.sched.Next(a.n.cfg.now(), a.peers())
 		if !ok {
 			continue
 		}
 		repaired, err := a.exchange(ctx, p, peer)
-		a.sched.Done(p, peer, time.Now(), repaired, err)
+		a.sched.Done(p, peer, a.n.cfg.now(), repaired, err)
 		if err != nil {
 			a.n.logger.Info("anti-entropy exchange failed", "partition", p, "peer", peer, "err", err)
 			continue

@@ -61,6 +61,19 @@ type Config struct {
 	FS           vfs.FS                   // nil: the real disk
 	Gossip       func(*memberlist.Config) // adjusts memberlist's config (timing, transport)
 	HTTPListener net.Listener             // nil: listen on HTTPAddr
+	// Now is the node's wall clock (nil: time.Now). Simulations skew it per
+	// node to show that no outcome depends on clocks agreeing: versions are
+	// ordered by vector clocks only, and clocks time only local things
+	// (hint windows, tombstone grace, anti-entropy pacing).
+	Now func() time.Time
+}
+
+// now reads the node's clock.
+func (c Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
 }
 
 // RPCNetwork is how a node listens for and reaches its peers; the default is

@@ -63,6 +63,7 @@ type membership struct {
 	downMu    sync.Mutex
 	downSince map[string]time.Time // when each down node was first seen down
 	onAlive   func(name string)    // called when a node is seen alive again
+	now       func() time.Time     // the node's clock
 
 	ml    *memberlist.Memberlist
 	queue *memberlist.TransmitLimitedQueue // made before memberlist, whose goroutines read it at once
@@ -77,6 +78,7 @@ func newMembership(cfg Config, st *store.Store, logger *slog.Logger) (*membershi
 		logger:    logger,
 		state:     ringState{},
 		downSince: map[string]time.Time{},
+		now:       cfg.now,
 	}
 	empty := map[string]string{}
 	m.liveness.Store(&empty)
@@ -340,7 +342,7 @@ func (m *membership) noteDown(name, state string) {
 	if state == stateAlive {
 		delete(m.downSince, name)
 	} else if !wasDown {
-		m.downSince[name] = time.Now()
+		m.downSince[name] = m.now()
 	}
 	m.downMu.Unlock()
 	if state == stateAlive && m.onAlive != nil {

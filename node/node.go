@@ -115,7 +115,7 @@ func (n *Node) open() error {
 	if n.mem, err = newMembership(n.cfg, st, n.logger.With("component", "membership")); err != nil {
 		return err
 	}
-	n.reps = &replicas{n: n, rpc: n.rpcClient, sus: newSuspects(5 * time.Second)}
+	n.reps = &replicas{n: n, rpc: n.rpcClient, sus: newSuspects(5*time.Second, n.cfg.now)}
 	if err := n.startHints(); err != nil {
 		return err
 	}
@@ -140,6 +140,9 @@ func (n *Node) startHints() error {
 	}
 	hcfg := n.cfg.Hints
 	hcfg.Logger = n.logger.With("component", "handoff")
+	if hcfg.Now == nil {
+		hcfg.Now = n.cfg.now
+	}
 	if n.aae != nil {
 		// A dropped hint leaves its target behind: exchange that partition first.
 		hcfg.OnDrop = func(_ string, p int) { n.aae.sched.MarkDirty(p) }

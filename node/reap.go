@@ -25,7 +25,7 @@ import (
 // quarter grace period.
 func (a *aae) maybeReap(ctx context.Context, p int) {
 	grace := a.n.cfg.TombstoneGrace
-	now := time.Now()
+	now := a.n.cfg.now()
 	a.tombMu.Lock()
 	due := now.Sub(a.lastReap[p]) >= grace/4
 	if due {

@@ -18,8 +18,8 @@ type suspects struct {
 	until map[string]time.Time
 }
 
-func newSuspects(ttl time.Duration) *suspects {
-	return &suspects{ttl: ttl, now: time.Now, until: map[string]time.Time{}}
+func newSuspects(ttl time.Duration, now func() time.Time) *suspects {
+	return &suspects{ttl: ttl, now: now, until: map[string]time.Time{}}
 }
 
 // failed records a failed call to node.
