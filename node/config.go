@@ -48,6 +48,10 @@ type Config struct {
 	AAEInterval time.Duration
 	// AAERate limits anti-entropy traffic, bytes per second (0: unlimited).
 	AAERate int64
+	// ReconnectInterval is how often a node tries to rejoin ring members
+	// gossip declared dead, so that a healed partition closes (0: never).
+	ReconnectInterval time.Duration
+
 	// TombstoneGrace is how long a tombstone is kept, at least, once every
 	// replica holds it; it must exceed the hint window so that no hint
 	// older than the delete can arrive after the tombstone is gone.
@@ -86,19 +90,20 @@ type RPCNetwork interface {
 // DefaultConfig returns the defaults of dynkv serve.
 func DefaultConfig() Config {
 	return Config{
-		N:              3,
-		Partitions:     ring.DefaultConfig().Partitions,
-		R:              2,
-		W:              2,
-		MaxValueSize:   4 << 20,
-		DefaultTimeout: 5 * time.Second,
-		MaxTimeout:     time.Minute,
-		Version:        "dev",
-		HintedHandoff:  true,
-		Hints:          hintedhandoff.DefaultConfig(),
-		AAEInterval:    10 * time.Second,
-		AAERate:        8 << 20,
-		TombstoneGrace: 24 * time.Hour,
+		N:                 3,
+		Partitions:        ring.DefaultConfig().Partitions,
+		R:                 2,
+		W:                 2,
+		MaxValueSize:      4 << 20,
+		DefaultTimeout:    5 * time.Second,
+		MaxTimeout:        time.Minute,
+		Version:           "dev",
+		HintedHandoff:     true,
+		Hints:             hintedhandoff.DefaultConfig(),
+		AAEInterval:       10 * time.Second,
+		AAERate:           8 << 20,
+		TombstoneGrace:    24 * time.Hour,
+		ReconnectInterval: 5 * time.Second,
 	}
 }
 

@@ -151,6 +151,11 @@ func allowedNames(write bool) string {
 	return "r, pr, timeout"
 }
 
+// emptyContext is the encoding of the empty causal context (a msgpack
+// empty array, base64url): a PUT carrying it supersedes no version, where a
+// PUT carrying no context at all is blind.
+const emptyContext = "kA"
+
 func (n *Node) serveGet(w http.ResponseWriter, r *http.Request, key []byte) {
 	p, err := n.parseParams(r.URL.Query(), false)
 	if err != nil {
@@ -167,8 +172,14 @@ func (n *Node) serveGet(w http.ResponseWriter, r *http.Request, key []byte) {
 	live := res.Set.Live()
 	w.Header().Set(headerReplicas, fmt.Sprintf("replied=%d; primaries=%d; fallbacks=%d; siblings=%d; repaired=%d",
 		res.Replied, res.Primaries, res.Fallbacks, len(live), res.Repaired))
-	if res.Found {
-		w.Header().Set(headerContext, vclock.EncodeContext(res.Set.Clock))
+	if c := vclock.EncodeContext(res.Set.Clock); c != "" {
+		w.Header().Set(headerContext, c)
+	} else {
+		// Nothing found: the context of having seen nothing, so that a
+		// read-then-write supersedes nothing. Without it the write would be
+		// blind and overwrite whatever its coordinator holds, which the
+		// replicas this read asked may not have had yet.
+		w.Header().Set(headerContext, emptyContext)
 	}
 	if len(live) == 0 {
 		msg := "not found"

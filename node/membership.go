@@ -155,6 +155,11 @@ func (m *membership) start(ctx context.Context, cfg Config, wg *sync.WaitGroup) 
 	if err := m.announce(ml.LocalNode().Address()); err != nil {
 		return err
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.reconnectLoop(ctx, cfg.ReconnectInterval)
+	}()
 	seeds := m.seeds(cfg)
 	if len(seeds) == 0 {
 		return nil
@@ -165,6 +170,41 @@ func (m *membership) start(ctx context.Context, cfg Config, wg *sync.WaitGroup) 
 		m.joinLoop(ctx, seeds)
 	}()
 	return nil
+}
+
+// reconnectLoop rejoins ring members that gossip declared dead. memberlist
+// neither probes nor pushes state to dead members, and the dead messages
+// of a partition are spent while it lasts, so two sides that declared each
+// other dead would otherwise stay apart after the network heals (serf's
+// reconnect loop solves the same problem).
+func (m *membership) reconnectLoop(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var addrs []string
+		live := *m.liveness.Load()
+		for name, r := range m.current().members {
+			if name != m.self && r.Status != statusLeft && r.GossipAddr != "" && live[name] == stateDead {
+				addrs = append(addrs, r.GossipAddr)
+			}
+		}
+		if len(addrs) == 0 {
+			continue
+		}
+		if n, err := m.ml.Join(addrs); n > 0 {
+			m.logger.Info("reconnected to members gossip had declared dead", "contacted", n)
+		} else {
+			m.logger.Debug("reconnect attempt failed", "members", addrs, "err", err)
+		}
+	}
 }
 
 func (m *membership) memberlistConfig(cfg Config) (*memberlist.Config, error) {
