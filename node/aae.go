@@ -213,6 +213,8 @@ func (a *aae) repairKey(ctx context.Context, p int, key []byte, peer string) (bo
 	if err != nil {
 		return false, err
 	}
+	ctx, cancel := stepContext(ctx, a.n.cfg)
+	defer cancel()
 	remoteT := quorum.Target{Node: peer, Primary: true}
 	remote, rfound, err := a.n.reps.Read(ctx, remoteT, p, key)
 	if err != nil {
@@ -241,6 +243,13 @@ func (a *aae) repairKey(ctx context.Context, p int, key []byte, peer string) (bo
 	return changed, nil
 }
 
+// stepContext bounds one request of an exchange. A message lost to a
+// partition would otherwise hold the exchange, and with it every later
+// exchange of this node, for the whole exchange's minute.
+func stepContext(ctx context.Context, cfg Config) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, max(cfg.DefaultTimeout, time.Second))
+}
+
 // aaeRemote is the peer's side of an exchange, over RPC.
 type aaeRemote struct {
 	n    *Node
@@ -249,12 +258,16 @@ type aaeRemote struct {
 }
 
 func (r aaeRemote) Nodes(ctx context.Context, level int, indices []int) ([]uint64, error) {
+	ctx, cancel := stepContext(ctx, r.n.cfg)
+	defer cancel()
 	var resp treeNodesResp
 	err := r.n.reps.call(ctx, r.peer, methodTreeNodes, treeNodesReq{Partition: r.p, Level: level, Indices: indices}, &resp)
 	return resp.Hashes, err
 }
 
 func (r aaeRemote) LeafKeys(ctx context.Context, leaves []int) (map[string]uint64, error) {
+	ctx, cancel := stepContext(ctx, r.n.cfg)
+	defer cancel()
 	var resp leafKeysResp
 	err := r.n.reps.call(ctx, r.peer, methodLeafKeys, leafKeysReq{Partition: r.p, Leaves: leaves}, &resp)
 	return resp.Keys, err

@@ -121,6 +121,10 @@ func (n *Node) open() error {
 	}
 	qcfg := quorum.DefaultConfig()
 	qcfg.DefaultTimeout, qcfg.Logger = n.cfg.DefaultTimeout, n.logger.With("component", "quorum")
+	// A repair or background write gets the budget of a client request: a
+	// lost message then costs one request timeout before its write goes to a
+	// fallback or a hint.
+	qcfg.RepairTimeout = n.cfg.DefaultTimeout
 	n.coord = quorum.New(n.reps, qcfg)
 	n.serveHTTP()
 	if n.aae != nil {
