@@ -105,6 +105,9 @@ func (c *testCluster) waitRing(size int) {
 			if n == nil {
 				continue
 			}
+			if a, ok := n.mem.snapshot().active(); ok {
+				return fmt.Errorf("%s sees the ring change of %s (%s, phase %d) still running", n.name, a.Name, a.Status, a.Phase)
+			}
 			if got := len(n.mem.current().ring.Members()); got != size {
 				return fmt.Errorf("%s sees %d ring members, want %d", n.name, got, size)
 			}

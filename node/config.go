@@ -48,6 +48,10 @@ type Config struct {
 	AAEInterval time.Duration
 	// AAERate limits anti-entropy traffic, bytes per second (0: unlimited).
 	AAERate int64
+	// TransferRate limits the copying of partitions during ring changes,
+	// bytes per second (0: unlimited).
+	TransferRate int64
+
 	// ReconnectInterval is how often a node tries to rejoin ring members
 	// gossip declared dead, so that a healed partition closes (0: never).
 	ReconnectInterval time.Duration
@@ -104,6 +108,7 @@ func DefaultConfig() Config {
 		AAERate:           8 << 20,
 		TombstoneGrace:    24 * time.Hour,
 		ReconnectInterval: 5 * time.Second,
+		TransferRate:      32 << 20,
 	}
 }
 
@@ -143,6 +148,9 @@ func (c Config) Validate() error {
 		if c.TombstoneGrace < c.Hints.MaxWindow {
 			return fmt.Errorf("--tombstone-grace (%s) must be at least --hint-window (%s): a hint older than a delete could otherwise arrive after its tombstone is gone", c.TombstoneGrace, c.Hints.MaxWindow)
 		}
+	}
+	if c.TransferRate < 0 {
+		return fmt.Errorf("--transfer-rate must not be negative, got %d", c.TransferRate)
 	}
 	if c.AAEInterval < 0 || c.AAERate < 0 || c.TombstoneGrace <= 0 {
 		return fmt.Errorf("--aae-interval and --aae-rate must not be negative, --tombstone-grace must be positive")

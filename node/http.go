@@ -50,6 +50,10 @@ func (n *Node) handler() http.Handler {
 			})
 		case path == "/admin/aae/rebuild":
 			n.serveRebuild(w, r)
+		case path == "/admin/leave":
+			n.serveLeave(w, r)
+		case strings.HasPrefix(path, "/admin/remove/"):
+			n.serveRemove(w, r, strings.TrimPrefix(path, "/admin/remove/"))
 		case strings.HasPrefix(path, "/admin/replica/"):
 			n.onlyGet(w, r, func(w http.ResponseWriter, r *http.Request) {
 				n.serveReplica(w, r, strings.TrimPrefix(path, "/admin/replica/"))
@@ -170,8 +174,13 @@ func (n *Node) serveGet(w http.ResponseWriter, r *http.Request, key []byte) {
 		return
 	}
 	live := res.Set.Live()
-	w.Header().Set(headerReplicas, fmt.Sprintf("replied=%d; primaries=%d; fallbacks=%d; siblings=%d; repaired=%d",
-		res.Replied, res.Primaries, res.Fallbacks, len(live), res.Repaired))
+	hdr := make([]byte, 0, 80)
+	hdr = appendCount(hdr, "replied", res.Replied)
+	hdr = appendCount(hdr, "primaries", res.Primaries)
+	hdr = appendCount(hdr, "fallbacks", res.Fallbacks)
+	hdr = appendCount(hdr, "siblings", len(live))
+	hdr = appendCount(hdr, "repaired", res.Repaired)
+	w.Header().Set(headerReplicas, string(hdr))
 	if c := vclock.EncodeContext(res.Set.Clock); c != "" {
 		w.Header().Set(headerContext, c)
 	} else {
@@ -287,8 +296,24 @@ func (n *Node) servePut(w http.ResponseWriter, r *http.Request, key []byte, dele
 		return
 	}
 	w.Header().Set(headerContext, res.context)
-	w.Header().Set(headerReplicas, fmt.Sprintf("acked=%d; primaries=%d; fallbacks=%d", res.Acked, res.Primaries, res.Fallbacks))
+	hdr := make([]byte, 0, 48)
+	hdr = appendCount(hdr, "acked", res.Acked)
+	hdr = appendCount(hdr, "primaries", res.Primaries)
+	hdr = appendCount(hdr, "fallbacks", res.Fallbacks)
+	w.Header().Set(headerReplicas, string(hdr))
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// appendCount appends "name=n" to the replicas header being built in b,
+// after a "; " if b is not empty (strconv rather than fmt.Sprintf: this is
+// on every request).
+func appendCount(b []byte, name string, n int) []byte {
+	if len(b) > 0 {
+		b = append(b, "; "...)
+	}
+	b = append(b, name...)
+	b = append(b, '=')
+	return strconv.AppendInt(b, int64(n), 10)
 }
 
 // readBody reads a PUT's value, answering 413 itself when it is too large.
@@ -299,7 +324,16 @@ func (n *Node) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) 
 		writeError(w, http.StatusRequestEntityTooLarge, err.Error(), nil)
 		return nil, err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var body []byte
+	var err error
+	if r.ContentLength >= 0 {
+		// The length is known (and the server stops the body there): read
+		// it into a buffer of its size instead of growing one.
+		body = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	}
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):

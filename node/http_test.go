@@ -69,8 +69,8 @@ func TestGetForms(t *testing.T) {
 	c := startCluster(t, 1, func(cfg *Config) { cfg.N, cfg.R, cfg.W = 1, 1, 1 })
 	r := c.do(0, "GET", "/kv/missing", nil, nil)
 	mustStatus(t, "missing", r, 404)
-	if r.header.Get(headerContext) != "" {
-		t.Fatal("a key never written has no context")
+	if r.header.Get(headerContext) != emptyContext {
+		t.Fatalf("a key never written: context %q, want the empty context %q", r.header.Get(headerContext), emptyContext)
 	}
 	w := c.put(0, "k", "", "hello", "")
 	mustStatus(t, "put", w, 204)

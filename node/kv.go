@@ -22,7 +22,7 @@ type writeOp struct {
 	hasContext  bool // false: a blind write
 	w, pw       int
 	sync        bool
-	forwarded   bool // came from a node that holds no replica
+	hops        int // forwards so far: it came from a node that holds no replica
 }
 
 type writeResult struct {
@@ -38,6 +38,11 @@ var (
 	errRingMoving = errors.New("the ring is changing: the node asked to coordinate this write is no replica of the key in its view; retry")
 )
 
+// maxHops bounds forwards: a write forwarded by a node whose view of a
+// changing ring is older than the receiver's is forwarded once more, by the
+// receiver's view, and refused after that.
+const maxHops = 2
+
 // write coordinates op on this node if it is a replica of the key, and
 // otherwise forwards it to the first reachable replica.
 func (n *Node) write(ctx context.Context, op writeOp) (writeResult, error) {
@@ -47,7 +52,7 @@ func (n *Node) write(ctx context.Context, op writeOp) (writeResult, error) {
 	if slices.Contains(pref, n.name) {
 		return n.coordinateWrite(ctx, v, p, pref, op)
 	}
-	if op.forwarded {
+	if op.hops >= maxHops {
 		return writeResult{}, errRingMoving
 	}
 	return n.forwardWrite(ctx, pref, op)
@@ -60,7 +65,7 @@ func (n *Node) coordinateWrite(ctx context.Context, v *view, p int, pref []strin
 	var seen vclock.VV
 	var dot vclock.Dot
 	var before vclock.Set
-	set, err := n.store.Update(p, op.key, op.sync, func(cur vclock.Set, _ bool) (vclock.Set, bool, error) {
+	set, encoded, err := n.store.UpdateEncoded(p, op.key, op.sync, func(cur vclock.Set, _ bool) (vclock.Set, bool, error) {
 		before, seen = cur, op.context
 		if !op.hasContext {
 			seen = cur.Clock // a blind write supersedes what this replica holds
@@ -77,11 +82,12 @@ func (n *Node) coordinateWrite(ctx context.Context, v *view, p int, pref []strin
 		Partition: p,
 		Key:       op.key,
 		Set:       set,
+		Encoded:   encoded,
 		Sync:      op.sync,
-		W:         op.w,
-		PW:        op.pw,
+		W:         op.w + len(v.writeExtra(p)),
+		PW:        raise(op.pw, len(v.writeExtra(p))),
 		Local:     &quorum.Target{Node: n.name, Primary: true},
-		Targets:   n.targets(pref, n.name),
+		Targets:   n.writeTargets(v, p, pref),
 		Fallbacks: n.fallbacks(v, p),
 		KeepHints: n.hints != nil,
 	})
@@ -118,7 +124,7 @@ func (n *Node) targets(pref []string, skip string) []quorum.Target {
 func (n *Node) forwardWrite(ctx context.Context, pref []string, op writeOp) (writeResult, error) {
 	req := coordinateReq{
 		Key: op.key, Value: op.value, ContentType: op.contentType, Deleted: op.deleted,
-		HasContext: op.hasContext, W: op.w, PW: op.pw, Sync: op.sync,
+		HasContext: op.hasContext, W: op.w, PW: op.pw, Sync: op.sync, Hops: op.hops + 1,
 	}
 	if op.hasContext {
 		req.Context = vclock.EncodeContext(op.context)

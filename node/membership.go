@@ -7,6 +7,7 @@ import (
 	"log"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,8 +33,32 @@ const (
 // view is an immutable snapshot of the ring and the members' addresses; a new
 // one replaces it whenever ring membership changes.
 type view struct {
-	ring    *ring.Ring
+	// ring serves reads and says who coordinates: the owners now, or from
+	// the handover phase of a change on, the owners after it.
+	ring *ring.Ring
+	// other is, during a change, the ring on its other side (the owners
+	// after it while streaming, before it while handing over); writes go to
+	// the owners in both. Nil when no change is active.
+	other   *ring.Ring
+	change  *memberRecord           // the active change, if any
 	members map[string]memberRecord // every known record, joined or not
+}
+
+// writeExtra lists the owners of p in the other ring that are not owners
+// in v.ring: during a change, writes go to them as well, and W rises by
+// their number, so that the owners on either side hold every write at W.
+func (v *view) writeExtra(p int) []string {
+	if v.other == nil {
+		return nil
+	}
+	cur := v.ring.Preflist(p)
+	var out []string
+	for _, n := range v.other.Preflist(p) {
+		if !slices.Contains(cur, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // nodeMeta travels in memberlist's alive messages. It lets a node refuse to
@@ -63,6 +88,8 @@ type membership struct {
 	downMu    sync.Mutex
 	downSince map[string]time.Time // when each down node was first seen down
 	onAlive   func(name string)    // called when a node is seen alive again
+	onChange  func()               // called (under mu) after every new view
+	contacted atomic.Bool          // has heard from its cluster (or has none to hear from)
 	now       func() time.Time     // the node's clock
 
 	ml    *memberlist.Memberlist
@@ -86,15 +113,23 @@ func newMembership(cfg Config, st *store.Store, logger *slog.Logger) (*membershi
 	if err := m.loadState(); err != nil {
 		return nil, err
 	}
-	self := m.state[cfg.Name]
-	m.state[cfg.Name] = memberRecord{
-		Name:       cfg.Name,
-		Status:     statusJoined,
-		Gen:        self.Gen + 1,
-		RPCAddr:    cfg.advertise(cfg.RPCAddr),
-		HTTPAddr:   cfg.advertise(cfg.HTTPAddr),
-		GossipAddr: cfg.advertise(cfg.GossipAddr),
+	self, known := m.state[cfg.Name]
+	switch {
+	case self.Status == statusLeft:
+		return nil, fmt.Errorf("node %s left the cluster (or was removed from it); its data dir %s cannot rejoin: start it with an empty data dir to join as a new member", cfg.Name, cfg.DataDir)
+	case !known && len(cfg.Join) > 0:
+		// A new node joining a cluster: it owns nothing until the
+		// partitions it will own have been copied to it.
+		self = memberRecord{Status: statusJoining}
+	case !known:
+		self = memberRecord{Status: statusJoined} // the first node of a new cluster
 	}
+	self.Name = cfg.Name
+	self.Gen++
+	self.RPCAddr = cfg.advertise(cfg.RPCAddr)
+	self.HTTPAddr = cfg.advertise(cfg.HTTPAddr)
+	self.GossipAddr = cfg.advertise(cfg.GossipAddr)
+	m.state[cfg.Name] = self
 	if err := m.changed(); err != nil {
 		return nil, err
 	}
@@ -127,15 +162,32 @@ func (m *membership) changed() error {
 	if err := m.store.PutMeta(metaRing, raw); err != nil {
 		return err
 	}
-	r, err := ring.New(m.rcfg, m.state.joined())
+	v := &view{members: make(map[string]memberRecord, len(recs))}
+	for _, rec := range recs {
+		v.members[rec.Name] = rec
+	}
+	if owners := m.state.owners(); len(owners) > 0 {
+		v.ring, err = ring.New(m.rcfg, owners)
+	} else {
+		v.ring, err = ring.Empty(m.rcfg)
+	}
 	if err != nil {
 		return err
 	}
-	members := make(map[string]memberRecord, len(recs))
-	for _, rec := range recs {
-		members[rec.Name] = rec
+	if a, ok := m.state.active(); ok && a.Phase > 0 && len(m.state.owners()) > 0 {
+		next, err := ring.New(m.rcfg, m.state.after(a))
+		if err != nil {
+			return err
+		}
+		v.change, v.other = &a, next
+		if a.Phase >= phaseHandover {
+			v.ring, v.other = next, v.ring
+		}
 	}
-	m.view.Store(&view{ring: r, members: members})
+	m.view.Store(v)
+	if m.onChange != nil {
+		m.onChange()
+	}
 	return nil
 }
 
@@ -162,6 +214,7 @@ func (m *membership) start(ctx context.Context, cfg Config, wg *sync.WaitGroup) 
 	}()
 	seeds := m.seeds(cfg)
 	if len(seeds) == 0 {
+		m.contacted.Store(true)
 		return nil
 	}
 	wg.Add(1)
@@ -291,8 +344,9 @@ func (m *membership) joinLoop(ctx context.Context, seeds []string) {
 	backoff := 200 * time.Millisecond
 	for {
 		n, err := m.ml.Join(seeds)
-		if n > 0 {
+		if n > 0 && m.ml.NumMembers() > 1 {
 			m.logger.Info("joined cluster", "contacted", n)
+			m.contacted.Store(true)
 			return
 		}
 		m.logger.Debug("join failed, retrying", "seeds", seeds, "err", err, "in", backoff)
@@ -302,6 +356,7 @@ func (m *membership) joinLoop(ctx context.Context, seeds []string) {
 		case <-time.After(backoff):
 		}
 		if m.ml.NumMembers() > 1 {
+			m.contacted.Store(true)
 			return // someone joined us
 		}
 		backoff = min(2*backoff, 5*time.Second)
@@ -413,7 +468,15 @@ func (m *membership) mergeRecords(recs []memberRecord) {
 	for _, r := range recs {
 		if r.Name == m.self {
 			own := m.state[m.self]
-			if r.Gen >= own.Gen && r != own {
+			if r.Gen >= own.Gen && !sameRecord(r, own) {
+				if r.Driver != "" && r.Driver != m.self && r.Status != own.Status {
+					// Another node removed this one while it was down: accept.
+					m.logger.Error("this node was removed from the ring by another node; it owns no partitions now", "by", r.Driver, "status", r.Status)
+					m.state[m.self] = r
+					changed = true
+					rebroadcast = append(rebroadcast, r)
+					continue
+				}
 				own.Gen = r.Gen + 1
 				m.state[m.self] = own
 				changed = true
@@ -563,4 +626,12 @@ func (m *membership) shutdown() {
 	if m.ml != nil {
 		m.ml.Shutdown()
 	}
+}
+
+// sameRecord compares two records field by field.
+func sameRecord(a, b memberRecord) bool {
+	return a.Name == b.Name && a.Status == b.Status && a.Gen == b.Gen && a.RPCAddr == b.RPCAddr &&
+		a.HTTPAddr == b.HTTPAddr && a.GossipAddr == b.GossipAddr && a.Phase == b.Phase &&
+		a.ChangeID == b.ChangeID && a.Driver == b.Driver && slices.Equal(a.Done, b.Done) &&
+		a.Moved == b.Moved && a.Ack == b.Ack
 }

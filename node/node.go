@@ -46,6 +46,7 @@ type Node struct {
 	reps    *replicas
 	hints   *hintedhandoff.Manager // nil when hinted handoff is off
 	aae     *aae                   // nil when anti-entropy is off
+	changer *changer               // runs ring changes
 
 	rpcServer io.Closer
 	rpcClient rpc.Transport
@@ -126,6 +127,13 @@ func (n *Node) open() error {
 	// fallback or a hint.
 	qcfg.RepairTimeout = n.cfg.DefaultTimeout
 	n.coord = quorum.New(n.reps, qcfg)
+	n.changer = newChanger(n)
+	n.mem.onChange = n.changer.poke
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.changer.run(n.ctx)
+	}()
 	n.serveHTTP()
 	if n.aae != nil {
 		n.wg.Add(1)

@@ -24,6 +24,9 @@ import (
 // maybeReap scans partition p for reapable tombstones, at most once per
 // quarter grace period.
 func (a *aae) maybeReap(ctx context.Context, p int) {
+	if a.n.mem.current().change != nil {
+		return // primaries are moving: reap once the ring is stable again
+	}
 	grace := a.n.cfg.TombstoneGrace
 	now := a.n.cfg.now()
 	a.tombMu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -33,14 +34,23 @@ func (r *replicas) Read(ctx context.Context, t quorum.Target, partition int, key
 	if t.Node == r.n.name {
 		return r.n.localRead(partition, key, t.HintFor)
 	}
-	var resp readResp
-	if err := r.call(ctx, t.Node, methodRead, readReq{Partition: partition, Key: key, HintFor: t.HintFor}, &resp); err != nil {
+	buf := getBodyBuf()
+	*buf = appendReadReq(*buf, &readReq{Partition: partition, Key: key, HintFor: t.HintFor})
+	out, err := r.callBody(ctx, t.Node, methodRead, *buf)
+	putBodyBuf(buf)
+	if err != nil {
 		return vclock.Set{}, false, err
+	}
+	resp, err := decodeReadResp(out)
+	if err != nil {
+		return vclock.Set{}, false, fmt.Errorf("node %s sent a malformed reply: %w", t.Node, err)
 	}
 	if !resp.Found {
 		return vclock.Set{}, false, nil
 	}
-	set, err := vclock.UnmarshalSet(resp.Set)
+	// The reply body is ours alone and nothing writes to it: the set's
+	// values can point into it (quorum.Replicas.Read allows sharing).
+	set, err := vclock.UnmarshalSetShared(resp.Set)
 	if err != nil {
 		return vclock.Set{}, false, fmt.Errorf("replica %s sent a bad sibling set: %w", t.Node, err)
 	}
@@ -55,18 +65,65 @@ func (r *replicas) Write(ctx context.Context, t quorum.Target, partition int, ke
 	if err != nil {
 		return err
 	}
-	return r.call(ctx, t.Node, methodWrite, writeReq{Partition: partition, Key: key, Set: raw, Sync: sync, HintFor: t.HintFor}, nil)
+	return r.writeRemote(ctx, t, partition, key, raw, sync)
+}
+
+// WriteEncoded implements quorum.EncodedWriter: a coordinated write hands
+// over the encoding the store made, so the set is encoded once per write,
+// not once more per remote replica.
+func (r *replicas) WriteEncoded(ctx context.Context, t quorum.Target, partition int, key []byte, set vclock.Set, encoded []byte, sync bool) error {
+	if t.Node == r.n.name {
+		return r.n.localWrite(partition, key, set, sync, t.HintFor)
+	}
+	return r.writeRemote(ctx, t, partition, key, encoded, sync)
+}
+
+func (r *replicas) writeRemote(ctx context.Context, t quorum.Target, partition int, key, raw []byte, sync bool) error {
+	buf := getBodyBuf()
+	*buf = appendWriteReq(*buf, &writeReq{Partition: partition, Key: key, Set: raw, Sync: sync, HintFor: t.HintFor})
+	_, err := r.callBody(ctx, t.Node, methodWrite, *buf)
+	putBodyBuf(buf)
+	return err
+}
+
+// bodyBufs recycles request bodies: rpc.Transport.Call does not retain its
+// body once it returns.
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+const maxPooledBody = 64 << 10
+
+func getBodyBuf() *[]byte { return bodyBufs.Get().(*[]byte) }
+
+func putBodyBuf(b *[]byte) {
+	if cap(*b) > maxPooledBody {
+		return
+	}
+	*b = (*b)[:0]
+	bodyBufs.Put(b)
 }
 
 // call sends one msgpack request and decodes the reply into resp (if not nil).
 func (r *replicas) call(ctx context.Context, node string, method uint8, req, resp any) error {
-	addr, err := r.addr(node)
-	if err != nil {
-		return err
-	}
 	body, err := msgpack.Marshal(req)
 	if err != nil {
 		return err
+	}
+	out, err := r.callBody(ctx, node, method, body)
+	if err != nil || resp == nil {
+		return err
+	}
+	if err := msgpack.Unmarshal(out, resp); err != nil {
+		return fmt.Errorf("node %s sent a malformed reply: %w", node, err)
+	}
+	return nil
+}
+
+// callBody sends an encoded request, noting whether node answered, and
+// returns the reply body, which belongs to the caller.
+func (r *replicas) callBody(ctx context.Context, node string, method uint8, body []byte) ([]byte, error) {
+	addr, err := r.addr(node)
+	if err != nil {
+		return nil, err
 	}
 	out, err := r.rpc.Call(ctx, addr, method, body)
 	switch {
@@ -75,16 +132,7 @@ func (r *replicas) call(ctx context.Context, node string, method uint8, req, res
 	case err == nil:
 		r.sus.answered(node)
 	}
-	if err != nil {
-		return err
-	}
-	if resp == nil {
-		return nil
-	}
-	if err := msgpack.Unmarshal(out, resp); err != nil {
-		return fmt.Errorf("node %s sent a malformed reply: %w", node, err)
-	}
-	return nil
+	return out, err
 }
 
 // localRead returns what this node holds for key: its own replica and,
@@ -128,7 +176,9 @@ func mergeLocal(st *store.Store, partition int, key []byte, in vclock.Set, sync 
 		if !found {
 			return in, !in.IsEmpty(), nil // never store an empty set: it would outlive any reap
 		}
-		next := vclock.Merge(cur, in)
+		// Neither cur (the store's, see store.UpdateFunc) nor in is ever
+		// modified, and next only lives until it is encoded: no copies.
+		next := vclock.MergeShared(cur, in)
 		return next, sync || !next.Equal(cur), nil
 	})
 	return err

@@ -14,14 +14,16 @@ import (
 func (n *Node) ServeRPC(ctx context.Context, method uint8, body []byte) ([]byte, error) {
 	switch method {
 	case methodRead:
-		var req readReq
-		if err := msgpack.Unmarshal(body, &req); err != nil {
+		req, err := decodeReadReq(body)
+		if err != nil {
 			return nil, fmt.Errorf("malformed read request: %w", err)
 		}
 		return n.serveRead(req)
 	case methodWrite:
-		var req writeReq
-		if err := msgpack.Unmarshal(body, &req); err != nil {
+		// req.Key and req.Set point into body, which is ours (rpc.Handler)
+		// and never modified: see serveWrite.
+		req, err := decodeWriteReq(body)
+		if err != nil {
 			return nil, fmt.Errorf("malformed write request: %w", err)
 		}
 		return nil, n.serveWrite(req)
@@ -55,6 +57,8 @@ func (n *Node) ServeRPC(ctx context.Context, method uint8, body []byte) ([]byte,
 		return msgpack.Marshal(leafKeysResp{Keys: keys})
 	case methodReap:
 		return nil, n.serveReap(body)
+	case methodScan:
+		return n.serveScan(body)
 	case methodCoordinate:
 		var req coordinateReq
 		if err := msgpack.Unmarshal(body, &req); err != nil {
@@ -89,7 +93,7 @@ func (n *Node) serveRead(req readReq) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return msgpack.Marshal(readResp{Found: found, Set: raw})
+		return appendReadResp(make([]byte, 0, len(raw)+16), &readResp{Found: found, Set: raw}), nil
 	}
 	set, found, err := n.localRead(req.Partition, req.Key, req.HintFor)
 	if err != nil {
@@ -101,14 +105,16 @@ func (n *Node) serveRead(req readReq) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return msgpack.Marshal(resp)
+	return appendReadResp(make([]byte, 0, len(resp.Set)+16), &resp), nil
 }
 
 func (n *Node) serveWrite(req writeReq) error {
 	if err := n.checkPartition(req.Partition); err != nil {
 		return err
 	}
-	set, err := vclock.UnmarshalSet(req.Set)
+	// The values may alias the request body: nothing modifies it, and the
+	// set only lives until the store (or the hint store) has encoded it.
+	set, err := vclock.UnmarshalSetShared(req.Set)
 	if err != nil {
 		return fmt.Errorf("refusing write: %w", err)
 	}
@@ -134,7 +140,7 @@ func (n *Node) serveHandoff(req handoffReq) error {
 func (n *Node) serveCoordinate(ctx context.Context, req coordinateReq) coordinateResp {
 	w := writeOp{
 		key: req.Key, value: req.Value, contentType: req.ContentType, deleted: req.Deleted,
-		w: req.W, pw: req.PW, sync: req.Sync, forwarded: true,
+		w: req.W, pw: req.PW, sync: req.Sync, hops: max(req.Hops, 1),
 	}
 	if req.HasContext {
 		vv, err := vclock.DecodeContext(req.Context)

@@ -129,6 +129,9 @@ type sim struct {
 	http  *http.Client
 	start time.Time
 
+	opts simOptions
+	gone []bool // nodes that left the ring
+
 	mu     sync.Mutex
 	events []string         // the schedule and notable outcomes
 	ops    []string         // the operation history, for a failing run
@@ -159,44 +162,22 @@ func newSim(t *testing.T, seed uint64, o simOptions) *sim {
 	}
 	t.Cleanup(s.stop)
 	t.Cleanup(s.reportOnFailure) // runs before stop: cleanups run last-in first-out
+	s.opts = o
 	gossip := make([]string, o.size)
 	rpcs := make([]string, o.size)
 	for i := range o.size {
 		gossip[i], rpcs[i] = s.net.AddNode(fmt.Sprintf("n%d", i+1))
 	}
 	for i := range o.size {
-		cfg := DefaultConfig()
-		cfg.Name = fmt.Sprintf("n%d", i+1)
-		cfg.DataDir = filepath.Join(s.dir, cfg.Name)
-		cfg.HTTPAddr = "127.0.0.1:0"
-		cfg.RPCAddr = rpcs[i]
-		cfg.GossipAddr = gossip[i]
+		var join []string
 		for j, g := range gossip {
 			if j != i {
-				cfg.Join = append(cfg.Join, g)
+				join = append(join, g)
 			}
 		}
-		cfg.Partitions = 16
-		cfg.DefaultTimeout = time.Second
-		cfg.RPCNetwork = s.net.RPC()
-		setTransport := s.net.Gossip(cfg.Name)
-		cfg.Gossip = func(mc *memberlist.Config) { simGossip(mc); setTransport(mc) }
-		cfg.Hints.Interval = 50 * time.Millisecond
-		cfg.Hints.DeliverTimeout = time.Second
-		cfg.AAEInterval = 400 * time.Millisecond // one exchange every 25 ms over 16 partitions
-		cfg.AAERate = 0
-		cfg.ReconnectInterval = 200 * time.Millisecond
-		cfg.Logger = testLogger(t)
-		if o.skew {
-			skew := time.Duration(s.rng.Int64N(int64(10*time.Minute))) - 5*time.Minute
-			cfg.Now = func() time.Time { return time.Now().Add(skew) }
-			s.note("%s clock skewed by %s", cfg.Name, skew.Round(time.Second))
-		}
-		if o.mutate != nil {
-			o.mutate(i, &cfg)
-		}
-		s.cfgs = append(s.cfgs, cfg)
+		s.cfgs = append(s.cfgs, s.config(i, gossip[i], rpcs[i], join))
 		s.nodes = append(s.nodes, nil)
+		s.gone = append(s.gone, false)
 	}
 	for i := range o.size {
 		s.startNode(i)
@@ -204,6 +185,86 @@ func newSim(t *testing.T, seed uint64, o simOptions) *sim {
 	s.waitRing()
 	s.note("cluster of %d up", o.size)
 	return s
+}
+
+// config is node i's configuration.
+func (s *sim) config(i int, gossip, rpcAddr string, join []string) Config {
+	cfg := DefaultConfig()
+	cfg.Name = fmt.Sprintf("n%d", i+1)
+	cfg.DataDir = filepath.Join(s.dir, cfg.Name)
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.RPCAddr = rpcAddr
+	cfg.GossipAddr = gossip
+	cfg.Join = join
+	cfg.Partitions = 16
+	cfg.DefaultTimeout = time.Second
+	cfg.RPCNetwork = s.net.RPC()
+	setTransport := s.net.Gossip(cfg.Name)
+	cfg.Gossip = func(mc *memberlist.Config) { simGossip(mc); setTransport(mc) }
+	cfg.Hints.Interval = 50 * time.Millisecond
+	cfg.Hints.DeliverTimeout = time.Second
+	cfg.AAEInterval = 400 * time.Millisecond // one exchange every 25 ms over 16 partitions
+	cfg.AAERate = 0
+	cfg.ReconnectInterval = 200 * time.Millisecond
+	cfg.Logger = testLogger(s.t)
+	if s.opts.skew {
+		skew := time.Duration(s.rng.Int64N(int64(10*time.Minute))) - 5*time.Minute
+		cfg.Now = func() time.Time { return time.Now().Add(skew) }
+		s.note("%s clock skewed by %s", cfg.Name, skew.Round(time.Second))
+	}
+	if s.opts.mutate != nil {
+		s.opts.mutate(i, &cfg)
+	}
+	return cfg
+}
+
+// grow starts a new node that joins the cluster, and waits until its join
+// has completed; it returns the node's index.
+func (s *sim) grow() int {
+	s.t.Helper()
+	i := len(s.cfgs)
+	gossip, rpcAddr := s.net.AddNode(fmt.Sprintf("n%d", i+1))
+	var join []string
+	for _, j := range s.running() {
+		join = append(join, s.cfgs[j].GossipAddr)
+	}
+	s.mu.Lock()
+	s.cfgs = append(s.cfgs, s.config(i, gossip, rpcAddr, join))
+	s.nodes = append(s.nodes, nil)
+	s.gone = append(s.gone, false)
+	s.mu.Unlock()
+	start := time.Now()
+	s.note("%s joins", s.name(i))
+	s.startNode(i)
+	s.waitRing()
+	s.note("%s joined after %s", s.name(i), time.Since(start).Round(time.Millisecond))
+	return i
+}
+
+// leave makes node i leave the ring, waits until it has handed everything
+// over, and stops it.
+func (s *sim) leave(i int) {
+	s.t.Helper()
+	start := time.Now()
+	s.note("%s leaves", s.name(i))
+	rep := s.do(i, http.MethodPost, "/admin/leave", nil, nil)
+	if rep.err != nil || rep.status != http.StatusAccepted {
+		s.t.Fatalf("leave %s: %s", s.name(i), describe(rep))
+	}
+	select {
+	case <-s.nodes[i].Left():
+	case <-time.After(60 * time.Second):
+		s.t.Fatalf("%s did not leave within a minute: %+v", s.name(i), s.nodes[i].Status().RingChange)
+	}
+	n := s.nodes[i]
+	s.mu.Lock()
+	s.nodes[i], s.gone[i] = nil, true
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	n.Shutdown(ctx)
+	cancel()
+	s.waitRing()
+	s.note("%s left after %s", s.name(i), time.Since(start).Round(time.Millisecond))
 }
 
 func (s *sim) stop() {
@@ -279,8 +340,10 @@ func (s *sim) startNode(i int) {
 		s.t.Fatalf("start %s: %v", s.name(i), err)
 	}
 	// A restart keeps its HTTP port, so clients' lists stay right.
+	s.mu.Lock()
 	s.cfgs[i].HTTPAddr = n.HTTPAddr()
 	s.nodes[i] = n
+	s.mu.Unlock()
 }
 
 // crash stops node i abruptly (no clean-shutdown marker: it comes back with
@@ -289,7 +352,9 @@ func (s *sim) crash(i int, wipe bool) {
 	s.t.Helper()
 	s.note("crash %s (wipe=%v)", s.name(i), wipe)
 	s.nodes[i].Crash()
+	s.mu.Lock()
 	s.nodes[i] = nil
+	s.mu.Unlock()
 	if wipe {
 		if err := os.RemoveAll(s.cfgs[i].DataDir); err != nil {
 			s.t.Fatal(err)
@@ -312,8 +377,17 @@ func (s *sim) waitRing() {
 			if n == nil {
 				continue
 			}
-			if got := len(n.mem.current().ring.Members()); got != len(s.nodes) {
-				return fmt.Errorf("%s sees %d ring members, want %d", n.name, got, len(s.nodes))
+			if a, ok := n.mem.snapshot().active(); ok {
+				return fmt.Errorf("%s sees the ring change of %s (%s, phase %d) still running", n.name, a.Name, a.Status, a.Phase)
+			}
+			want := 0
+			for _, g := range s.gone {
+				if !g {
+					want++
+				}
+			}
+			if got := len(n.mem.current().ring.Members()); got != want {
+				return fmt.Errorf("%s sees %d ring members, want %d", n.name, got, want)
 			}
 			for _, o := range s.nodes {
 				if o != nil && n.mem.stateOf(o.name) != stateAlive {
@@ -423,7 +497,9 @@ type reply struct {
 
 // do sends one request to node i; a down node is a transport error.
 func (s *sim) do(i int, method, path string, body []byte, hdr map[string]string) reply {
+	s.mu.Lock()
 	addr := s.cfgs[i].HTTPAddr
+	s.mu.Unlock()
 	req, err := http.NewRequest(method, "http://"+addr+path, bytes.NewReader(body))
 	if err != nil {
 		return reply{err: err}
@@ -538,8 +614,19 @@ func outcomeOf(r reply) check.Outcome {
 // add is one set-workload operation: read key at r, then write the union
 // of its siblings plus elem with the read's context at w.
 func (s *sim) add(i int, key, elem string, r, w int, extra string) check.SetOp {
+	return s.addWith(i, key, elem, r, w, extra, nil)
+}
+
+// addWith is add, telling onRead (if set) what the read found and when it
+// started.
+func (s *sim) addWith(i int, key, elem string, r, w int, extra string, onRead func(start time.Time, elems []string)) check.SetOp {
 	op := check.SetOp{Key: key, Element: elem, Start: time.Now()}
 	rs := s.get(i, key, fmt.Sprintf("?r=%d&timeout=500ms", r), r)
+	if !rs.ok && refused(rs.reply.err) && onRead != nil {
+		// The node is gone (stopped after leaving the ring, or crashed):
+		// nothing was sent; a client fails over to another node.
+		return check.SetOp{}
+	}
 	if !rs.ok {
 		op.Outcome, op.End = check.Failed, time.Now()
 		s.history("%s add %s/%s: read failed (%s); not written", s.name(i), key, elem, describe(rs.reply))
@@ -549,11 +636,19 @@ func (s *sim) add(i int, key, elem string, r, w int, extra string) check.SetOp {
 	if err != nil {
 		s.t.Errorf("read %s: %v", key, err)
 	}
+	if onRead != nil {
+		onRead(op.Start, elems)
+	}
 	elems = append(elems, elem)
 	outcome, rep := s.put(i, key, fmt.Sprintf("?w=%d&timeout=500ms%s", w, extra), check.EncodeElements(elems), rs.context, w)
 	op.Outcome, op.End = outcome, time.Now()
 	s.history("%s add %s/%s: %s (%s)", s.name(i), key, elem, outcome, describe(rep))
 	return op
+}
+
+// refused reports a connection refused: the request never reached a node.
+func refused(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "connection refused")
 }
 
 func describe(r reply) string {
@@ -569,12 +664,49 @@ type setLoad struct {
 	wg   sync.WaitGroup
 	mu   sync.Mutex
 	ops  []check.SetOp
+	// With fresh, every read is checked against the adds acknowledged
+	// before it started (read-your-writes across clients, which R + W > N
+	// promises when no sloppy quorum is involved); misses go to stale.
+	fresh bool
+	acked map[string]map[string]time.Time
+	stale []string
+}
+
+// checkRead records, for a fresh load, every add acknowledged before start
+// that a read of key did not return.
+func (l *setLoad) checkRead(key string, start time.Time, elems []string) {
+	if !l.fresh {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for e, at := range l.acked[key] {
+		if at.Before(start) && !slices.Contains(elems, e) {
+			l.stale = append(l.stale, fmt.Sprintf("%s/%s (acked %s before the read)", key, e, start.Sub(at).Round(time.Millisecond)))
+		}
+	}
+}
+
+func (l *setLoad) noteAck(op check.SetOp) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ops = append(l.ops, op)
+	if l.fresh && op.Outcome == check.OK {
+		if l.acked[op.Key] == nil {
+			l.acked[op.Key] = map[string]time.Time{}
+		}
+		l.acked[op.Key][op.Element] = op.End
+	}
 }
 
 // startSetLoad runs clients goroutines adding unique elements to keys at
 // random running nodes until stopped (or 2,000 operations each).
 func (s *sim) startSetLoad(clients int, keys []string, r, w int, extra string) *setLoad {
-	l := &setLoad{stop: make(chan struct{})}
+	return s.startSetLoadFresh(clients, keys, r, w, extra, false)
+}
+
+func (s *sim) startSetLoadFresh(clients int, keys []string, r, w int, extra string, fresh bool) *setLoad {
+	l := &setLoad{stop: make(chan struct{}), fresh: fresh, acked: map[string]map[string]time.Time{}}
 	for c := range clients {
 		rng := rand.New(rand.NewPCG(s.seed, uint64(c)+1))
 		l.wg.Go(func() {
@@ -589,10 +721,13 @@ func (s *sim) startSetLoad(clients int, keys []string, r, w int, extra string) *
 					time.Sleep(5 * time.Millisecond)
 					continue
 				}
-				op := s.add(i, keys[rng.IntN(len(keys))], fmt.Sprintf("c%d-%d", c, j), r, w, extra)
-				l.mu.Lock()
-				l.ops = append(l.ops, op)
-				l.mu.Unlock()
+				key := keys[rng.IntN(len(keys))]
+				op := s.addWith(i, key, fmt.Sprintf("c%d-%d", c, j), r, w, extra,
+					func(start time.Time, elems []string) { l.checkRead(key, start, elems) })
+				if op.Key == "" {
+					continue // not sent: the client tries another node
+				}
+				l.noteAck(op)
 				// Think time: keeps a few simulated clusters running side by side
 				// on two cores without starving their gossip.
 				time.Sleep(time.Duration(2+rng.IntN(4)) * time.Millisecond)
@@ -608,7 +743,12 @@ func (s *sim) startSetLoad(clients int, keys []string, r, w int, extra string) *
 func (s *sim) randomRunning(rng *rand.Rand) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return rng.IntN(len(s.cfgs))
+	for range 8 {
+		if i := rng.IntN(len(s.cfgs)); !s.gone[i] {
+			return i
+		}
+	}
+	return -1
 }
 
 func (s *sim) finish(l *setLoad) []check.SetOp {

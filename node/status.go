@@ -1,7 +1,9 @@
 package node
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/dynkv/dynkv/vclock"
@@ -23,7 +25,14 @@ type Status struct {
 	HintsPendingByTarget map[string]int64 `json:"hints_pending_by_target"`
 	HintsPendingBytes    int64            `json:"hints_pending_bytes"`
 	Handoff              *HandoffStatus   `json:"handoff,omitempty"`
-	AntiEntropy          *AAEStatus       `json:"anti_entropy,omitempty"`
+	// Ring changes: partitions still to move to or from this node in the
+	// active change, an estimate of the bytes left, the copy rate while this
+	// node drives it, and the change itself (absent when the ring is stable).
+	TransfersPending  int           `json:"transfers_pending"`
+	TransferBytesLeft int64         `json:"transfer_bytes_left"`
+	TransferRate      float64       `json:"transfer_rate_bytes_per_sec"`
+	RingChange        *ChangeStatus `json:"ring_change,omitempty"`
+	AntiEntropy       *AAEStatus    `json:"anti_entropy,omitempty"`
 }
 
 // AAEStatus is the anti-entropy state of one node.
@@ -59,6 +68,10 @@ type MemberStatus struct {
 	HTTPAddr        string `json:"http_addr"`
 	RPCAddr         string `json:"rpc_addr"`
 	PartitionsOwned int    `json:"partitions_owned"` // partitions it is a replica of
+	// RingState is joining, valid, leaving or left; PartitionsAfter is what
+	// it will own once the active ring change completes.
+	RingState       string `json:"ring_state"`
+	PartitionsAfter int    `json:"partitions_after"`
 }
 
 // Status returns this node's view of the cluster.
@@ -80,17 +93,30 @@ func (n *Node) Status() Status {
 	if n.aae != nil {
 		st.AntiEntropy = n.aae.status()
 	}
-	for _, name := range v.ring.Members() {
+	now, after := v.ring, v.ring
+	if v.change != nil {
+		if v.change.Phase >= phaseHandover {
+			now = v.other
+		} else {
+			after = v.other
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(v.members)) {
 		rec := v.members[name]
 		state, ok := states[name]
 		if !ok {
 			state = stateDead
 		}
+		if rec.Status == statusLeft {
+			state = stateLeft
+		}
 		st.Members = append(st.Members, MemberStatus{
 			Name: name, State: state, HTTPAddr: rec.HTTPAddr, RPCAddr: rec.RPCAddr,
-			PartitionsOwned: v.ring.Placements(name),
+			PartitionsOwned: now.Placements(name), RingState: ringStateName(rec.Status),
+			PartitionsAfter: after.Placements(name),
 		})
 	}
+	st.RingChange, st.TransfersPending, st.TransferBytesLeft, st.TransferRate = n.changeStatus()
 	return st
 }
 

@@ -16,12 +16,23 @@ import (
 // remote. Implementations must honour ctx's deadline and cancellation.
 type Replicas interface {
 	// Read returns the replica's sibling set for key; found is false when the
-	// replica holds nothing for it (that is an answer, not an error).
+	// replica holds nothing for it (that is an answer, not an error). The
+	// set's values may share memory with the implementation's buffers (a
+	// cache, a reply body), which must then never change: the coordinator
+	// and its callers only read them, and the merge of several replies
+	// (ReadResult.Set) shares them too.
 	Read(ctx context.Context, t Target, partition int, key []byte) (set vclock.Set, found bool, err error)
 	// Write merges set into the replica's state for key (or, for a target
 	// with HintFor, into its hint for that node); sync asks for it to be on
-	// disk before the replica acknowledges.
+	// disk before the replica acknowledges. It must not modify set.
 	Write(ctx context.Context, t Target, partition int, key []byte, set vclock.Set, sync bool) error
+}
+
+// EncodedWriter is an optional interface of Replicas: WriteEncoded is Write
+// given also set's encoding (vclock.Set.MarshalBinary), which it must not
+// modify, so that a write fanned out to several replicas is encoded once.
+type EncodedWriter interface {
+	WriteEncoded(ctx context.Context, t Target, partition int, key []byte, set vclock.Set, encoded []byte, sync bool) error
 }
 
 // Target is one replica a request goes to.
@@ -333,12 +344,12 @@ func mergeReplies(got []readReply) ReadResult {
 		case !r.val.found:
 		case !res.Found:
 			// The first answer is the merge so far. Replicas hand over sets
-			// of their own (decoded for this request) that no one modifies:
-			// no need for Merge's private copy of every value.
+			// that no one modifies (see Replicas.Read): no need for Merge's
+			// private copy of every value, here or below.
 			res.Found = true
 			res.Set = r.val.set
 		default:
-			res.Set = vclock.Merge(res.Set, r.val.set)
+			res.Set = vclock.MergeShared(res.Set, r.val.set)
 		}
 	}
 	return res

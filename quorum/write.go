@@ -13,10 +13,13 @@ type WriteRequest struct {
 	Partition int
 	Key       []byte
 	Set       vclock.Set
-	Sync      bool
-	W, PW     int
-	Local     *Target  // the coordinator's own replica, already written: one acknowledgement
-	Targets   []Target // the other primaries
+	// Encoded, if not nil, is Set's encoding (vclock.Set.MarshalBinary),
+	// handed to Replicas that implement EncodedWriter. Never modified.
+	Encoded []byte
+	Sync    bool
+	W, PW   int
+	Local   *Target  // the coordinator's own replica, already written: one acknowledgement
+	Targets []Target // the other primaries
 	// Fallbacks, in order, stand in for primaries that are down or fail
 	// (sloppy quorum): each stores the version as a hint for the primary
 	// and counts toward W but never PW. Empty: a strict quorum.
@@ -49,7 +52,7 @@ func (w *WriteResult) add(t Target) {
 // never undone, even when its quorum fails.
 func (c *Coordinator) Write(ctx context.Context, req WriteRequest) (WriteResult, error) {
 	rd := startRound(c, ctx, nil, len(req.Targets)+len(req.Fallbacks), req.W, req.PW, func(ctx context.Context, tg Target) (struct{}, error) {
-		return struct{}{}, c.reps.Write(ctx, tg, req.Partition, req.Key, req.Set, req.Sync)
+		return struct{}{}, c.write(ctx, tg, req)
 	})
 	rd.replace = c.replacer(req)
 	var res WriteResult
@@ -104,7 +107,7 @@ func (c *Coordinator) replacer(req WriteRequest) func(Target) (Target, bool) {
 func (c *Coordinator) writeOnce(tg Target, req WriteRequest) error {
 	ctx, cancel := context.WithTimeout(c.life, c.cfg.RepairTimeout)
 	defer cancel()
-	err := c.reps.Write(ctx, tg, req.Partition, req.Key, req.Set, req.Sync)
+	err := c.write(ctx, tg, req)
 	if err != nil {
 		c.cfg.Logger.Warn("background write failed", "node", tg.Node, "hint_for", tg.HintFor, "partition", req.Partition, "err", err)
 	}
@@ -132,4 +135,13 @@ func (c *Coordinator) drainWrites(req WriteRequest, rd *round[struct{}]) {
 			tg, rep.err = next, c.writeOnce(next, req)
 		}
 	}
+}
+
+// write sends req's version to one target, with its encoding when the
+// replicas take it.
+func (c *Coordinator) write(ctx context.Context, tg Target, req WriteRequest) error {
+	if ew, ok := c.reps.(EncodedWriter); ok && req.Encoded != nil {
+		return ew.WriteEncoded(ctx, tg, req.Partition, req.Key, req.Set, req.Encoded, req.Sync)
+	}
+	return c.reps.Write(ctx, tg, req.Partition, req.Key, req.Set, req.Sync)
 }

@@ -60,6 +60,15 @@ func New(cfg Config, members []string) (*Ring, error) {
 	return r, nil
 }
 
+// Empty returns the ring of cfg without members, whose preference lists
+// are all empty: a new cluster's ring until its first member has joined.
+func Empty(cfg Config) (*Ring, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Ring{cfg: cfg, shift: 64 - log2(cfg.Partitions), index: map[string]int{}}, nil
+}
+
 // sortedNames validates members and returns a sorted copy.
 func sortedNames(members []string) ([]string, error) {
 	if len(members) == 0 {

@@ -274,3 +274,24 @@ func TestConcurrentReads(t *testing.T) {
 		<-done
 	}
 }
+
+func TestEmptyRing(t *testing.T) {
+	r, err := Empty(Config{Partitions: 16, N: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range 16 {
+		if got := r.Preflist(p); len(got) != 0 {
+			t.Fatalf("Preflist(%d) = %v, want empty", p, got)
+		}
+		if got := r.Fallbacks(p); len(got) != 0 {
+			t.Fatalf("Fallbacks(%d) = %v, want empty", p, got)
+		}
+	}
+	if len(r.Members()) != 0 || r.Placements("a") != 0 || r.PartitionsOf("a") != nil {
+		t.Fatal("an empty ring has members")
+	}
+	if _, err := Empty(Config{Partitions: 3, N: 3}); err == nil {
+		t.Fatal("Empty accepted a bad config")
+	}
+}

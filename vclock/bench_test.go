@@ -70,15 +70,17 @@ func BenchmarkUnmarshal(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run(fmt.Sprintf("siblings=%d", n), func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(n * 1024))
-			for b.Loop() {
-				if _, err := UnmarshalSet(enc); err != nil {
-					b.Fatal(err)
+		for _, shared := range []bool{false, true} {
+			b.Run(fmt.Sprintf("siblings=%d/shared=%v", n, shared), func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(n * 1024))
+				for b.Loop() {
+					if _, err := unmarshalSet(enc, shared); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 

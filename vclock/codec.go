@@ -156,6 +156,12 @@ func EncodeContext(v VV) string {
 type decoder struct {
 	r   bytes.Reader
 	dec *msgpack.Decoder
+	// src is the input when values may alias it (UnmarshalSetShared); nil
+	// makes readInto copy into the arena.
+	src []byte
+	// scratch holds a content type being decoded when src is nil; it stays
+	// with the pooled decoder.
+	scratch []byte
 }
 
 var decoders = sync.Pool{New: func() any {
@@ -177,6 +183,7 @@ func withDecoder(b []byte, fn func(*decoder) error) error {
 		err = fmt.Errorf("%d trailing bytes", d.r.Len())
 	}
 	d.r.Reset(nil)
+	d.src = nil
 	return err
 }
 
@@ -314,8 +321,25 @@ func checkContext(v VV) error {
 // exactly one valid Set with an error wrapping ErrCorrupt. The result does not
 // share memory with b; its values share one backing array.
 func UnmarshalSet(b []byte) (Set, error) {
+	return unmarshalSet(b, false)
+}
+
+// UnmarshalSetShared is UnmarshalSet without the copy of the values: each
+// sibling's Value aliases b (capped at its length, so appending to it cannot
+// write into b). Use it only when b is never modified again, for as long as
+// the set or anything sharing its values (see MergeShared) is in use: a
+// cached store value, an RPC body the caller owns. Everything else about the
+// result (clock, sibling slice, content types) is its own.
+func UnmarshalSetShared(b []byte) (Set, error) {
+	return unmarshalSet(b, true)
+}
+
+func unmarshalSet(b []byte, shared bool) (Set, error) {
 	var s Set
 	err := withDecoder(b, func(d *decoder) (err error) {
+		if shared {
+			d.src = b
+		}
 		s, err = d.set()
 		return err
 	})
@@ -356,9 +380,12 @@ func (d *decoder) siblings() ([]Sibling, error) {
 		return nil, err
 	}
 	sibs := make([]Sibling, n)
-	// Values and content types total less than the bytes left, so one arena
-	// of that size holds them all without growing.
-	arena := make([]byte, 0, d.r.Len())
+	// Values total less than the bytes left, so one arena of that size holds
+	// them all without growing. Shared values need none.
+	var arena []byte
+	if d.src == nil {
+		arena = make([]byte, 0, d.r.Len())
+	}
 	prev := ""
 	for i := range sibs {
 		if arena, err = d.sibling(&sibs[i], arena, prev); err != nil {
@@ -368,6 +395,13 @@ func (d *decoder) siblings() ([]Sibling, error) {
 	}
 	return sibs, nil
 }
+
+// maxScratch bounds the scratch buffer a pooled decoder keeps.
+const maxScratch = 256
+
+// commonType is the content type most values carry (the HTTP API's default):
+// decoding it takes no allocation.
+const commonType = "application/octet-stream"
 
 func (d *decoder) sibling(x *Sibling, arena []byte, prevType string) ([]byte, error) {
 	a, err := d.uint()
@@ -385,17 +419,53 @@ func (d *decoder) sibling(x *Sibling, arena []byte, prevType string) ([]byte, er
 	if x.Deleted, err = d.dec.DecodeBool(); err != nil {
 		return arena, err
 	}
-	ct, arena, err := d.readInto(arena, "str", msgpcode.IsString)
+	ct, err := d.view("str", msgpcode.IsString)
 	if err != nil {
 		return arena, err
 	}
 	// Siblings of a key usually share a content type: reuse the string.
-	x.ContentType = prevType
-	if string(ct) != prevType {
+	switch {
+	case string(ct) == prevType:
+		x.ContentType = prevType
+	case string(ct) == commonType:
+		x.ContentType = commonType
+	default:
 		x.ContentType = string(ct)
+	}
+	if d.src != nil {
+		x.Value, err = d.view("bin", msgpcode.IsBin)
+		return arena, err
 	}
 	x.Value, arena, err = d.readInto(arena, "bin", msgpcode.IsBin)
 	return arena, err
+}
+
+// view reads a str or bin header and returns its bytes without copying them
+// when the input is kept (d.src), or in a scratch buffer valid until the
+// next read otherwise. Empty is nil. The result is capped at its length.
+func (d *decoder) view(what string, ok func(byte) bool) ([]byte, error) {
+	n, err := d.bytesLen(what, ok)
+	if n == 0 || err != nil {
+		return nil, err
+	}
+	if d.src != nil {
+		start := len(d.src) - d.r.Len()
+		if _, err := d.r.Seek(int64(n), io.SeekCurrent); err != nil {
+			return nil, err
+		}
+		return d.src[start : start+n : start+n], nil
+	}
+	var b []byte
+	switch {
+	case n > maxScratch: // do not keep a large buffer in the pool
+		b = make([]byte, n)
+	case cap(d.scratch) < n:
+		d.scratch = make([]byte, maxScratch)
+		fallthrough
+	default:
+		b = d.scratch[:n:n]
+	}
+	return b, d.dec.ReadFull(b)
 }
 
 // readInto reads a str or bin into the free capacity of arena and returns it

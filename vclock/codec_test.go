@@ -159,6 +159,10 @@ func TestUnmarshalDamage(t *testing.T) {
 func checkDecoded(t *testing.T, b []byte) {
 	t.Helper()
 	s, err := UnmarshalSet(b)
+	shared, serr := UnmarshalSetShared(b)
+	if (err == nil) != (serr == nil) || !shared.Equal(s) {
+		t.Fatalf("UnmarshalSetShared(%x) = %v, %v; UnmarshalSet gave %v, %v", b, shared, serr, s, err)
+	}
 	if err != nil {
 		if !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("UnmarshalSet(%x): error %v does not wrap ErrCorrupt", b, err)
@@ -188,6 +192,47 @@ func TestUnmarshalDoesNotAlias(t *testing.T) {
 	got.Siblings[0].Value = append(got.Siblings[0].Value, "!!"...)
 	if string(got.Siblings[0].Value) != "one!!" || string(got.Siblings[1].Value) != "two" {
 		t.Fatalf("decoded values alias the input or each other: %v", got)
+	}
+}
+
+// TestUnmarshalSharedAliases pins down what UnmarshalSetShared's callers rely
+// on and must guard against: values alias the input (so the input must never
+// change while the set is in use: a change shows through), but appending to a
+// value never writes into the input or a neighbouring value.
+func TestUnmarshalSharedAliases(t *testing.T) {
+	s := put(t, put(t, Set{}, nil, actorA, "one"), nil, actorB, "two")
+	b, _ := s.MarshalBinary()
+	got, err := UnmarshalSetShared(b)
+	if err != nil || !got.Equal(s) {
+		t.Fatalf("UnmarshalSetShared = %v, %v; want %v", got, err, s)
+	}
+	got.Siblings[0].Value = append(got.Siblings[0].Value, "!!"...)
+	if string(got.Siblings[0].Value) != "one!!" || string(got.Siblings[1].Value) != "two" {
+		t.Fatalf("append to a shared value wrote into its neighbour: %v", got)
+	}
+	if again, _ := s.MarshalBinary(); !bytes.Equal(again, b) {
+		t.Fatal("append to a shared value wrote into the input")
+	}
+	i := bytes.Index(b, []byte("two"))
+	b[i] = 'T'
+	if string(got.Siblings[1].Value) != "Two" {
+		t.Fatalf("shared value does not alias the input: %q", got.Siblings[1].Value)
+	}
+	merged := MergeShared(got, Set{})
+	b[i] = 'W'
+	if string(merged.Siblings[1].Value) != "Wwo" {
+		t.Fatalf("MergeShared copied the values: %q", merged.Siblings[1].Value)
+	}
+}
+
+func TestMergeSharedEqualsMerge(t *testing.T) {
+	sets := historySets()
+	for i := range sets {
+		for j := range sets {
+			if m, ms := Merge(sets[i], sets[j]), MergeShared(sets[i], sets[j]); !ms.Equal(m) {
+				t.Fatalf("MergeShared(%d, %d) = %v; Merge gave %v", i, j, ms, m)
+			}
+		}
 	}
 }
 

@@ -26,7 +26,8 @@ type Sibling struct {
 //
 // Update and Merge return sets that share no memory with their arguments, so a
 // caller may keep, mutate or recycle its inputs (a request body buffer, a
-// decoded store value) afterwards.
+// decoded store value) afterwards. MergeShared and UnmarshalSetShared trade
+// that guarantee for fewer copies: their results alias their inputs.
 type Set struct {
 	Clock    VV
 	Siblings []Sibling
@@ -98,6 +99,17 @@ func nextDot(clock, ctx VV, actor Actor, floor uint64) Dot {
 // associative and idempotent, so replicas converge whatever order states
 // reach them in.
 func Merge(a, b Set) Set {
+	m := MergeShared(a, b)
+	copyValues(m.Siblings)
+	return m
+}
+
+// MergeShared is Merge without the private copy of the values: the result's
+// sibling values alias those of a and b. Use it when neither input's values
+// are ever modified (sets decoded with UnmarshalSetShared from bytes no one
+// writes, the replies of a quorum read). The clock and sibling slice are the
+// result's own.
+func MergeShared(a, b Set) Set {
 	sibs := make([]Sibling, 0, len(a.Siblings)+len(b.Siblings))
 	as, bs := a.Siblings, b.Siblings
 	for len(as) > 0 || len(bs) > 0 {
@@ -129,7 +141,6 @@ func Merge(a, b Set) Set {
 	if len(sibs) == 0 {
 		sibs = nil
 	}
-	copyValues(sibs)
 	return Set{Clock: a.Clock.Join(b.Clock), Siblings: sibs}
 }
 

@@ -311,11 +311,30 @@ func printStatusJSON(stdout io.Writer, raw []byte) {
 func printStatus(stdout io.Writer, st *client.Status) {
 	fmt.Fprintf(stdout, "node: %s (version %s)\n", st.Node, st.Version)
 	fmt.Fprintf(stdout, "n=%d r=%d w=%d partitions=%d\n\n", st.N, st.R, st.W, st.Partitions)
+	var rs ringStatus // the ring-change fields, read from the raw document
+	_ = json.Unmarshal(st.Raw, &rs)
+	ring := map[string][2]any{}
+	for _, m := range rs.Members {
+		ring[m.Name] = [2]any{m.RingState, m.PartitionsAfter}
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tHTTP ADDR\tPARTITIONS\tHINTS FOR IT HERE")
+	fmt.Fprintln(tw, "NAME\tSTATE\tRING\tHTTP ADDR\tPARTITIONS\tAFTER CHANGE\tHINTS FOR IT HERE")
 	for _, m := range st.Members {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", m.Name, m.State, m.HTTPAddr, m.PartitionsOwned, st.HintsPendingByTarget[m.Name])
+		r := ring[m.Name]
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%d\t%v\t%d\n", m.Name, m.State, r[0], m.HTTPAddr, m.PartitionsOwned, r[1], st.HintsPendingByTarget[m.Name])
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(stdout, "\nhints pending on %s: %d\n", st.Node, st.HintsPending)
+	if c := rs.RingChange; c != nil {
+		fmt.Fprintf(stdout, "ring change: %s of %s (driver %s), %s\n  %s\n", c.Kind, c.Member, c.Driver, c.Phase,
+			progressBar(c.Done, c.Partitions, humanBytes(c.MovedBytes)+" moved"))
+		fmt.Fprintf(stdout, "  partitions still to move to or from %s: %d", st.Node, rs.TransfersPending)
+		if rs.TransferRate > 0 {
+			fmt.Fprintf(stdout, ", at %s/s", humanBytes(int64(rs.TransferRate)))
+		}
+		fmt.Fprintln(stdout)
+		if len(c.Queued) > 0 {
+			fmt.Fprintf(stdout, "  queued: %s\n", strings.Join(c.Queued, ", "))
+		}
+	}
 }

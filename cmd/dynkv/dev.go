@@ -112,7 +112,11 @@ func runDev(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		}
 	}
 	printDev(stdout, c, nodes)
-	if err := waitHealthy(ctx, nodes, 30*time.Second); err != nil {
+	err = waitHealthy(ctx, nodes, 30*time.Second)
+	if err == nil {
+		err = waitRing(ctx, nodes, 60*time.Second)
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "dynkv dev: %v (see the logs above)\n", err)
 		return 1
 	}
@@ -183,6 +187,31 @@ func waitHealthy(ctx context.Context, nodes []*devNode, limit time.Duration) err
 		}
 	}
 	return nil
+}
+
+// waitRing waits until the first node sees every node as a valid ring
+// member with no ring change left: the nodes join one at a time.
+func waitRing(ctx context.Context, nodes []*devNode, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		if st, err := fetchRingStatus(ctx, nodes[0].http); err == nil && st.RingChange == nil {
+			valid := 0
+			for _, m := range st.Members {
+				if m.RingState == "valid" && m.State == "alive" {
+					valid++
+				}
+			}
+			if valid == len(nodes) {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the nodes did not all join the ring: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // watch waits for Ctrl-C, reporting nodes that exit on their own meanwhile.

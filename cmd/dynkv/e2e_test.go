@@ -218,16 +218,20 @@ func waitMembers(t *testing.T, p *proc, want int) {
 		r := doHTTP(t, "GET", "http://"+p.http+"/status", "")
 		last = r.body
 		var st struct {
-			Members []struct{ State string } `json:"members"`
+			Members []struct {
+				State     string
+				RingState string `json:"ring_state"`
+			} `json:"members"`
+			RingChange any `json:"ring_change"`
 		}
 		if json.Unmarshal([]byte(r.body), &st) == nil {
 			alive := 0
 			for _, m := range st.Members {
-				if m.State == "alive" {
+				if m.State == "alive" && m.RingState == "valid" {
 					alive++
 				}
 			}
-			if alive == want {
+			if alive == want && st.RingChange == nil {
 				return
 			}
 		}

@@ -22,6 +22,8 @@ Usage:
   dynkv put     [--endpoints H:P,...] [--w 2] [--context CTX] KEY VALUE   (VALUE '-' reads stdin)
   dynkv delete  [--endpoints H:P,...] [--context CTX] KEY
   dynkv status  [--endpoints H:P,...]
+  dynkv leave   --endpoints H:P          (that node hands its partitions over and leaves the ring)
+  dynkv remove  --endpoints H:P NODE     (takes a dead node out of the ring for good)
   dynkv bench   [--endpoints H:P,...] [--workload a] [--keys N] [--load] [--concurrency 64 | --rate OPS/S] [--duration 30s] ...
 
 Run 'dynkv COMMAND --help' for the flags of a command.
@@ -39,6 +41,8 @@ func commands() map[string]command {
 		"put":    runPut,
 		"delete": runDelete,
 		"status": runStatus,
+		"leave":  runLeave,
+		"remove": runRemove,
 		"bench":  runBench,
 	}
 }

@@ -44,6 +44,7 @@ func serveFlags(fs *pflag.FlagSet, cfg *node.Config, logLevel, logFormat *string
 	fs.Int64Var(&cfg.Hints.RateBytes, "hint-rate", d.Hints.RateBytes, "hint delivery rate limit, bytes per second (0: unlimited)")
 	fs.DurationVar(&cfg.AAEInterval, "aae-interval", d.AAEInterval, "how often an anti-entropy exchange starts (0: off)")
 	fs.Int64Var(&cfg.AAERate, "aae-rate", d.AAERate, "anti-entropy traffic limit, bytes per second (0: unlimited)")
+	fs.Int64Var(&cfg.TransferRate, "transfer-rate", d.TransferRate, "copy rate of partitions moving in a join, leave or remove, bytes per second (0: unlimited)")
 	fs.DurationVar(&cfg.TombstoneGrace, "tombstone-grace", d.TombstoneGrace, "keep a tombstone at least this long once every replica holds it (at least --hint-window)")
 	fs.StringVar(logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(logFormat, "log-format", "text", "log format: text or json")
@@ -121,7 +122,11 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 			defer stopPprof()
 		}
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-n.Left():
+		fmt.Fprintf(stdout, "dynkv: node %s has left the ring; stopping\n", n.Name())
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := n.Shutdown(shutdownCtx); err != nil {

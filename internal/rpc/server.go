@@ -26,7 +26,27 @@ type Server struct {
 	mu     sync.Mutex
 	conns  map[*serverConn]struct{}
 	closed bool
+
+	// work hands a request to an idle worker goroutine (unbuffered: the send
+	// succeeds only if one is waiting); idle counts the workers waiting.
+	work chan request
+	idle atomic.Int32
 }
+
+// request is one frame to serve on a connection.
+type request struct {
+	sc *serverConn
+	f  frame
+}
+
+// Handler goroutines are kept for reuse rather than started per request: a
+// handler's call path (decoding, the store, pebble) is deep, and a new
+// goroutine's small stack grew, copied, on every request. At most
+// maxIdleWorkers wait for work; one that waits workerIdleTimeout exits.
+const (
+	maxIdleWorkers    = 256
+	workerIdleTimeout = 10 * time.Second
+)
 
 // serverConn is one accepted connection.
 type serverConn struct {
@@ -59,6 +79,7 @@ func Listen(addr string, h Handler, cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, h: h, ln: ln, addr: ln.Addr().String(),
 		ctx: ctx, cancel: cancel, conns: make(map[*serverConn]struct{}),
+		work: make(chan request),
 	}
 	s.log = cfg.logger("server").With("listen", s.addr)
 	s.wg.Go(s.acceptLoop)
@@ -202,8 +223,50 @@ func (sc *serverConn) readLoop() {
 		case <-sc.ctx.Done():
 			return
 		}
-		sc.s.wg.Add(1) // the reader holds a count, so this never races Close's Wait
-		go sc.handle(f)
+		sc.s.dispatch(request{sc: sc, f: f})
+	}
+}
+
+// dispatch hands r to an idle worker or starts a new one. Only connection
+// readers call it: each holds a count of s.wg, so the Add for a new worker
+// never races Close's Wait.
+func (s *Server) dispatch(r request) {
+	select {
+	case s.work <- r:
+	default:
+		s.wg.Add(1)
+		go s.worker(r)
+	}
+}
+
+// worker serves r, then waits for more requests until it has been idle for
+// workerIdleTimeout, enough workers are idle, or the server closes.
+func (s *Server) worker(r request) {
+	defer s.wg.Done()
+	var timer *time.Timer
+	for {
+		r.sc.handle(r.f)
+		r = request{} // do not pin the frame while idle
+		if s.idle.Add(1) > maxIdleWorkers {
+			s.idle.Add(-1)
+			return
+		}
+		if timer == nil {
+			timer = time.NewTimer(workerIdleTimeout)
+			defer timer.Stop()
+		} else {
+			timer.Reset(workerIdleTimeout)
+		}
+		select {
+		case r = <-s.work:
+			s.idle.Add(-1)
+		case <-timer.C:
+			s.idle.Add(-1)
+			return
+		case <-s.ctx.Done():
+			s.idle.Add(-1)
+			return
+		}
 	}
 }
 
@@ -217,15 +280,15 @@ func (sc *serverConn) logReadError(err error) {
 
 // handle serves one request and queues its reply.
 func (sc *serverConn) handle(f frame) {
-	defer sc.s.wg.Done()
 	defer func() { <-sc.sem }()
-	ctx, cancel := sc.ctx, context.CancelFunc(nil)
+	var resp []byte
+	var err error
 	if f.timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, f.timeout)
-	}
-	resp, err := invoke(ctx, sc.s.h, f.method, f.body, sc.s.log)
-	if cancel != nil {
-		cancel()
+		ctx := newDeadlineCtx(sc.ctx, time.Now().Add(f.timeout))
+		resp, err = invoke(ctx, sc.s.h, f.method, f.body, sc.s.log)
+		ctx.release()
+	} else {
+		resp, err = invoke(sc.ctx, sc.s.h, f.method, f.body, sc.s.log)
 	}
 	out := frame{id: f.id, kind: kindResponse, method: f.method, body: resp}
 	if err == nil && out.size() > sc.s.cfg.MaxFrameSize {

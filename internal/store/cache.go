@@ -5,8 +5,8 @@ import (
 	"sync"
 )
 
-// valueCache is a bounded, sharded LRU of recently read or written encoded
-// sibling sets, keyed by the full data key (prefix | partition | user key).
+// valueCache is a bounded, sharded cache of recently read or written encoded
+// sibling sets, evicting with the CLOCK (second chance) approximation of LRU, keyed by the full data key (prefix | partition | user key).
 // It is write-through: every write of a data key (Update, DeleteIf) replaces
 // or drops the key's entry under the key's lock, after pebble took the
 // write, so a hit is never older than the last completed write.
@@ -38,6 +38,10 @@ type cacheEntry struct {
 	key        string
 	val        []byte
 	prev, next *cacheEntry
+	// ref: used since it was last passed over for eviction. A hit only sets
+	// it, rather than moving the entry to the front of the ring under the
+	// shard's lock (three entries' pointers, cache misses on every read).
+	ref bool
 }
 
 // entryOverhead approximates the bytes an entry costs beyond its key and
@@ -67,7 +71,7 @@ func (c *valueCache) get(k []byte) (val []byte, ok bool, ticket uint64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if e, hit := sh.m[string(k)]; hit {
-		sh.moveFront(e)
+		e.ref = true
 		return e.val, true, 0
 	}
 	return nil, false, sh.writes
@@ -107,18 +111,25 @@ func (sh *cacheShard) put(k string, val []byte) {
 	if e, ok := sh.m[k]; ok {
 		sh.bytes += int64(len(val) - len(e.val))
 		e.val = val
-		sh.moveFront(e)
+		e.ref = true
 	} else {
 		if size > sh.maxBytes {
 			return
 		}
-		e = &cacheEntry{key: k, val: val}
+		e = &cacheEntry{key: k, val: val, ref: true} // not the first to go
 		sh.m[k] = e
 		sh.bytes += size
 		sh.pushFront(e)
 	}
+	// Evict from the oldest end; a used entry gets a second chance at the
+	// front instead. Every pass clears refs, so this ends.
 	for sh.bytes > sh.maxBytes && sh.head.prev != &sh.head {
-		sh.remove(sh.head.prev)
+		if e := sh.head.prev; e.ref {
+			e.ref = false
+			sh.moveFront(e)
+		} else {
+			sh.remove(e)
+		}
 	}
 }
 

@@ -219,13 +219,16 @@ func (s *Store) GetRaw(partition int, key []byte) ([]byte, bool, error) {
 }
 
 // Get returns the sibling set stored for key in partition. found is false
-// when this node holds nothing for the key.
+// when this node holds nothing for the key. The set's values may share
+// memory with the value cache: callers must not modify them.
 func (s *Store) Get(partition int, key []byte) (set vclock.Set, found bool, err error) {
 	raw, found, err := s.getData(dataKey(partition, key))
 	if err != nil || !found {
 		return vclock.Set{}, false, wrapKey("get", partition, err)
 	}
-	set, err = vclock.UnmarshalSet(raw)
+	// raw is a cache entry or a private copy of pebble's bytes; neither is
+	// ever modified, so the values can point into it.
+	set, err = vclock.UnmarshalSetShared(raw)
 	if err != nil {
 		return vclock.Set{}, false, wrapKey("get", partition, err)
 	}
@@ -241,46 +244,59 @@ func wrapKey(op string, partition int, err error) error {
 
 // UpdateFunc computes a key's new sibling set from the current one (found is
 // false when there is none). Returning write=false leaves the key untouched.
+// cur's values may share memory with the value cache: fn must not modify
+// them (it may return them in next).
 type UpdateFunc func(cur vclock.Set, found bool) (next vclock.Set, write bool, err error)
 
 // Update atomically reads, transforms and writes one key: concurrent Updates
 // of the same key run one after another, so no merge can be lost between a
 // read and a write. sync=true makes the write durable (fsync) before Update
-// returns. It returns the set now stored.
+// returns. It returns the set now stored, whose values, like cur's, must
+// not be modified.
 func (s *Store) Update(partition int, key []byte, sync bool, fn UpdateFunc) (vclock.Set, error) {
+	set, _, err := s.UpdateEncoded(partition, key, sync, fn)
+	return set, err
+}
+
+// UpdateEncoded is Update that also returns the set's encoding as stored
+// (vclock.Set.MarshalBinary), nil if fn chose not to write: a caller shipping
+// the set to peers need not encode it again. The slice is shared with the
+// value cache and must not be modified.
+func (s *Store) UpdateEncoded(partition int, key []byte, sync bool, fn UpdateFunc) (vclock.Set, []byte, error) {
 	defer s.lockFor(key)()
 	done := s.observe(partition)
 	k := dataKey(partition, key)
 	old, found, err := s.getData(k)
 	if err != nil {
 		done(key, nil, nil)
-		return vclock.Set{}, wrapKey("get", partition, err)
+		return vclock.Set{}, nil, wrapKey("get", partition, err)
 	}
 	var cur vclock.Set
 	if found {
-		if cur, err = vclock.UnmarshalSet(old); err != nil {
+		// old is a cache entry or a private copy, never modified: see Get.
+		if cur, err = vclock.UnmarshalSetShared(old); err != nil {
 			done(key, nil, nil)
-			return vclock.Set{}, wrapKey("get", partition, err)
+			return vclock.Set{}, nil, wrapKey("get", partition, err)
 		}
 	}
 	next, write, err := fn(cur, found)
 	if err != nil || !write {
 		done(key, nil, nil)
-		return cur, err
+		return cur, nil, err
 	}
 	raw, err := next.MarshalBinary()
 	if err != nil {
 		done(key, nil, nil)
-		return vclock.Set{}, wrapKey("encode", partition, err)
+		return vclock.Set{}, nil, wrapKey("encode", partition, err)
 	}
 	if err := s.set(k, raw, sync); err != nil {
 		s.cached(k, nil)
 		done(key, nil, nil)
-		return vclock.Set{}, wrapKey("write", partition, err)
+		return vclock.Set{}, nil, wrapKey("write", partition, err)
 	}
 	s.cached(k, raw)
 	done(key, old, raw)
-	return next, nil
+	return next, raw, nil
 }
 
 // DeleteIf removes key from partition if its stored bytes are still
