@@ -180,3 +180,42 @@ func maxDur(d []time.Duration) time.Duration {
 	}
 	return m.Round(time.Millisecond)
 }
+
+// TestJoinResumesAfterCrash: the joining node crashes in the middle of its
+// transfers; restarted on its data dir it resumes from the partitions it
+// had recorded as copied, and the join completes with nothing missing.
+func TestJoinResumesAfterCrash(t *testing.T) {
+	s := newSim(t, 4, simOptions{size: 3, mutate: func(i int, c *Config) {
+		c.Partitions = 32
+		if i == 3 {
+			c.TransferRate = 64 << 10 // slow enough to crash it half way
+		}
+	}})
+	keys := setKeys("resume", 64)
+	var ops []check.SetOp
+	pad := strings.Repeat("x", 2000)
+	for j, k := range keys {
+		ops = append(ops, s.add(j%3, k, fmt.Sprintf("e%d-%s", j, pad), 2, 3, ""))
+	}
+	i := len(s.cfgs)
+	gossip, rpcAddr := s.net.AddNode(fmt.Sprintf("n%d", i+1))
+	s.cfgs = append(s.cfgs, s.config(i, gossip, rpcAddr, []string{s.cfgs[0].GossipAddr}))
+	s.nodes = append(s.nodes, nil)
+	s.gone = append(s.gone, false)
+	s.startNode(i)
+	s.eventually(30*time.Second, func() error {
+		if a, ok := s.nodes[i].mem.snapshot().active(); !ok || a.Name != "n4" || len(a.Done) < 2 {
+			return fmt.Errorf("n4 has not copied two partitions yet")
+		}
+		return nil
+	})
+	done := len(s.nodes[i].mem.snapshot()["n4"].Done)
+	s.crash(i, false)
+	s.cfgs[i].TransferRate = 0
+	s.restart(i)
+	s.waitRing()
+	t.Logf("n4 crashed after %d partitions and resumed", done)
+	s.converge(keys, convergeLimit)
+	s.checkPlacement(keys)
+	s.checkSet(ops, keys)
+}
