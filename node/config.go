@@ -29,6 +29,9 @@ type Config struct {
 	// to peers (for 0.0.0.0 binds and containers).
 	AdvertiseHost string
 	Join          []string // gossip addresses of seed nodes
+	// GossipKey, if set, encrypts gossip (16, 24 or 32 bytes: AES-128,
+	// -192 or -256); every node of a cluster needs the same key.
+	GossipKey []byte
 
 	N          int // replicas per key
 	Partitions int // Q, a power of two, fixed at cluster creation
@@ -148,6 +151,9 @@ func (c Config) Validate() error {
 		if c.TombstoneGrace < c.Hints.MaxWindow {
 			return fmt.Errorf("--tombstone-grace (%s) must be at least --hint-window (%s): a hint older than a delete could otherwise arrive after its tombstone is gone", c.TombstoneGrace, c.Hints.MaxWindow)
 		}
+	}
+	if n := len(c.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
+		return fmt.Errorf("the gossip key must be 16, 24 or 32 bytes (AES-128, -192 or -256), got %d (--gossip-key-file)", n)
 	}
 	if c.TransferRate < 0 {
 		return fmt.Errorf("--transfer-rate must not be negative, got %d", c.TransferRate)

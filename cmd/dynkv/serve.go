@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -88,8 +89,9 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	fs := pflag.NewFlagSet("dynkv serve", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg := node.DefaultConfig()
-	var logLevel, logFormat, pprofAddr string
+	var logLevel, logFormat, pprofAddr, gossipKeyFile string
 	serveFlags(fs, &cfg, &logLevel, &logFormat)
+	fs.StringVar(&gossipKeyFile, "gossip-key-file", "", "file holding the base64 gossip encryption key (16, 24 or 32 bytes, e.g. from 'openssl rand -base64 32'); every node needs the same")
 	fs.StringVar(&pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof profiles on this host:port (off by default; keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -108,6 +110,12 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return 2
 	}
 	cfg.Logger, cfg.Version = logger, version
+	if gossipKeyFile != "" {
+		if cfg.GossipKey, err = readGossipKey(gossipKeyFile); err != nil {
+			fmt.Fprintf(stderr, "dynkv serve: --gossip-key-file: %v\n", err)
+			return 2
+		}
+	}
 	n, err := node.Start(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "dynkv serve: %v\n", err)
@@ -155,4 +163,20 @@ func servePprof(addr string, logger *slog.Logger) (func(), error) {
 		}
 	}()
 	return func() { srv.Close() }, nil
+}
+
+// readGossipKey reads a base64 key from path.
+func readGossipKey(path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil {
+		return nil, fmt.Errorf("%s does not hold a base64 key: %w", path, err)
+	}
+	if n := len(key); n != 16 && n != 24 && n != 32 {
+		return nil, fmt.Errorf("%s holds a %d-byte key; want 16, 24 or 32 bytes", path, n)
+	}
+	return key, nil
 }
