@@ -29,6 +29,10 @@ type Config struct {
 	// to peers (for 0.0.0.0 binds and containers).
 	AdvertiseHost string
 	Join          []string // gossip addresses of seed nodes
+	// AuthToken, if set, is the bearer token every HTTP request but
+	// /health must carry; AdminToken, if set, the one /admin/* requests
+	// (leave, remove, replica reads, rebuilds) must carry instead.
+	AuthToken, AdminToken string
 	// GossipKey, if set, encrypts gossip (16, 24 or 32 bytes: AES-128,
 	// -192 or -256); every node of a cluster needs the same key.
 	GossipKey []byte

@@ -206,7 +206,7 @@ func (n *Node) listen() error {
 
 func (n *Node) serveHTTP() {
 	n.http = &http.Server{
-		Handler:           n.handler(),
+		Handler:           n.authenticate(n.handler()),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		WriteTimeout:      n.cfg.MaxTimeout + 10*time.Second,

@@ -91,6 +91,9 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	cfg := node.DefaultConfig()
 	var logLevel, logFormat, pprofAddr, gossipKeyFile string
 	serveFlags(fs, &cfg, &logLevel, &logFormat)
+	var authTokenFile, adminTokenFile string
+	fs.StringVar(&authTokenFile, "auth-token-file", "", "file holding the bearer token every HTTP request but /health must carry (off when empty)")
+	fs.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the bearer token /admin/* requests (leave, remove, ...) must carry instead")
 	fs.StringVar(&gossipKeyFile, "gossip-key-file", "", "file holding the base64 gossip encryption key (16, 24 or 32 bytes, e.g. from 'openssl rand -base64 32'); every node needs the same")
 	fs.StringVar(&pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof profiles on this host:port (off by default; keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
@@ -110,6 +113,18 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return 2
 	}
 	cfg.Logger, cfg.Version = logger, version
+	for _, tf := range []struct {
+		path, flag string
+		dst        *string
+	}{{authTokenFile, "--auth-token-file", &cfg.AuthToken}, {adminTokenFile, "--admin-token-file", &cfg.AdminToken}} {
+		if tf.path == "" {
+			continue
+		}
+		if *tf.dst, err = readToken(tf.path); err != nil {
+			fmt.Fprintf(stderr, "dynkv serve: %s: %v\n", tf.flag, err)
+			return 2
+		}
+	}
 	if gossipKeyFile != "" {
 		if cfg.GossipKey, err = readGossipKey(gossipKeyFile); err != nil {
 			fmt.Fprintf(stderr, "dynkv serve: --gossip-key-file: %v\n", err)
@@ -179,4 +194,18 @@ func readGossipKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s holds a %d-byte key; want 16, 24 or 32 bytes", path, n)
 	}
 	return key, nil
+}
+
+// readToken reads a bearer token from path: the file's content without
+// surrounding white space, at least 16 characters.
+func readToken(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	tok := strings.TrimSpace(string(raw))
+	if len(tok) < 16 || strings.ContainsAny(tok, " \t\r\n") {
+		return "", fmt.Errorf("%s must hold one token of at least 16 characters without spaces", path)
+	}
+	return tok, nil
 }
