@@ -48,6 +48,10 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives failover events. Nil discards them.
 	Logger *slog.Logger
+	// Token, if set, is sent as "Authorization: Bearer <Token>" with every
+	// request, for nodes started with --auth-token-file (or, for admin
+	// calls, --admin-token-file).
+	Token string
 }
 
 // DefaultConfig returns a Config for a single local node (the first node of
@@ -60,6 +64,7 @@ func DefaultConfig() Config {
 type Client struct {
 	endpoints []*endpoint
 	http      *http.Client
+	auth      string // the Authorization header, if any
 	log       *slog.Logger
 	next      atomic.Uint64 // rotates the first endpoint tried, to spread load
 	now       func() time.Time
@@ -78,6 +83,9 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("dynkv: no endpoints: give at least one host:port")
 	}
 	c := &Client{http: newHTTPClient(cfg.HTTPClient), log: cfg.Logger, now: time.Now}
+	if cfg.Token != "" {
+		c.auth = "Bearer " + cfg.Token
+	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}

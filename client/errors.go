@@ -38,6 +38,10 @@ var (
 	// not retry it, because a duplicate write would become a sibling. Read
 	// the key to find out.
 	ErrAmbiguous = errors.New("dynkv: write outcome unknown")
+	// ErrUnauthorized is wrapped when a node refused the request's token
+	// (401): none was configured (Config.Token) or it is not the one the
+	// node wants (admin calls need the admin token).
+	ErrUnauthorized = errors.New("dynkv: unauthorized")
 )
 
 // Error is a non-2xx answer from a node.
@@ -82,6 +86,8 @@ func (e *Error) Is(target error) bool {
 		return e.Status == http.StatusServiceUnavailable && e.refused()
 	case ErrTimeout:
 		return e.Status == http.StatusGatewayTimeout
+	case ErrUnauthorized:
+		return e.Status == http.StatusUnauthorized
 	case ErrBadRequest:
 		return e.Status == http.StatusBadRequest || e.Status == http.StatusRequestEntityTooLarge
 	}

@@ -146,3 +146,10 @@ func TestGetMalformed(t *testing.T) {
 		}
 	}
 }
+
+func TestUnauthorized(t *testing.T) {
+	e := &Error{Status: 401, Message: "this request needs the API token"}
+	if !errors.Is(e, ErrUnauthorized) || errors.Is(e, ErrBadRequest) {
+		t.Fatalf("401 maps to %v", e)
+	}
+}

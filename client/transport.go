@@ -106,6 +106,9 @@ func (c *Client) roundTrip(ctx context.Context, ep *endpoint, cl *call) (*respon
 	for k, vs := range cl.header {
 		req.Header[k] = vs
 	}
+	if c.auth != "" {
+		req.Header.Set("Authorization", c.auth)
+	}
 	hresp, err := c.http.Do(req)
 	if err != nil {
 		return nil, err

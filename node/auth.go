@@ -9,7 +9,8 @@ import (
 // Bearer-token authentication of the HTTP API. With AuthToken set, every
 // request but GET /health (for load balancers and probes) must carry
 // "Authorization: Bearer <token>"; /admin/* (replica reads, anti-entropy
-// rebuilds, leave and remove) needs AdminToken instead when that is set.
+// rebuilds, leave and remove) needs AdminToken instead when that is set,
+// and the admin token is good for every other request too.
 // Tokens are compared in constant time.
 
 // authenticate wraps h with the token checks; with no token configured it
@@ -33,7 +34,12 @@ func (n *Node) authenticate(h http.Handler) http.Handler {
 			return
 		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		match := ok && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+		if ok && !match && want == user && admin != "" {
+			// The admin token may do everything the API token may.
+			match = subtle.ConstantTimeCompare([]byte(got), []byte(admin)) == 1
+		}
+		if !match {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="dynkv"`)
 			msg := "this request needs " + what + ": send Authorization: Bearer <token>"
 			if ok {

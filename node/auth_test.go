@@ -1,8 +1,12 @@
 package node
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"testing"
+
+	"github.com/dynkv/dynkv/client"
 )
 
 // TestBearerTokens: with tokens configured, requests without the right one
@@ -28,6 +32,7 @@ func TestBearerTokens(t *testing.T) {
 		{"GET", "/kv/k", bearer(user), http.StatusOK},
 		{"GET", "/status", nil, http.StatusUnauthorized},
 		{"GET", "/status", bearer(user), http.StatusOK},
+		{"GET", "/status", bearer(admin), http.StatusOK}, // the admin token may do everything
 		{"GET", "/health", nil, http.StatusOK},
 		{"GET", "/admin/replica/k", bearer(user), http.StatusUnauthorized},
 		{"GET", "/admin/replica/k", bearer(admin), http.StatusOK},
@@ -46,5 +51,32 @@ func TestBearerTokens(t *testing.T) {
 		if r.status == http.StatusUnauthorized && r.header.Get("WWW-Authenticate") == "" {
 			t.Errorf("%s %s: 401 without WWW-Authenticate", tc.method, tc.path)
 		}
+	}
+}
+
+// TestClientToken: the Go client sends its Config.Token; without it the
+// node's 401 comes back as client.ErrUnauthorized.
+func TestClientToken(t *testing.T) {
+	const user = "user-token-0123456789"
+	c := startCluster(t, 1, func(cfg *Config) { cfg.N, cfg.R, cfg.W, cfg.AuthToken = 1, 1, 1, user })
+	ctx := context.Background()
+	anon, err := client.New(client.Config{Endpoints: []string{c.nodes[0].HTTPAddr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anon.Close()
+	if _, err := anon.Put(ctx, "k", []byte("v")); !errors.Is(err, client.ErrUnauthorized) {
+		t.Fatalf("put without a token: %v, want ErrUnauthorized", err)
+	}
+	cl, err := client.New(client.Config{Endpoints: []string{c.nodes[0].HTTPAddr()}, Token: user})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := cl.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatalf("put with the token: %v", err)
+	}
+	if obj, err := cl.Get(ctx, "k"); err != nil || len(obj.Siblings) != 1 {
+		t.Fatalf("get with the token: %v %v", obj, err)
 	}
 }

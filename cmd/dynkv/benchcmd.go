@@ -92,7 +92,7 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		fmt.Fprintf(stderr, "dynkv bench: %v\n", err)
 		return 2
 	}
-	c, code := newCmdClient("bench", *f.endpoints, stderr)
+	c, code := newCmdClient("bench", fs, stderr)
 	if c == nil {
 		return code
 	}

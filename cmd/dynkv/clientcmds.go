@@ -20,6 +20,7 @@ import (
 const (
 	clientDefaultEndpoints = "127.0.0.1:8001"
 	clientEndpointsEnv     = "DYNKV_ENDPOINTS"
+	clientTokenEnv         = "DYNKV_TOKEN_FILE"
 	// clientMaxStdinValue bounds `put KEY -`: far above any node's value limit,
 	// so the node reports the real limit, but a runaway pipe cannot eat memory.
 	clientMaxStdinValue = 64 << 20
@@ -71,6 +72,7 @@ func newClientFlagSet(name, synopsis string, stderr io.Writer) (*pflag.FlagSet, 
 		def = clientDefaultEndpoints
 	}
 	endpoints := fs.String("endpoints", def, "comma-separated host:port of any nodes (env "+clientEndpointsEnv+")")
+	fs.String("token-file", os.Getenv(clientTokenEnv), "file holding the bearer token of nodes started with --auth-token-file (leave and remove: --admin-token-file) (env "+clientTokenEnv+")")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: dynkv %s [flags] %s\n\nFlags:\n%s", name, synopsis, fs.FlagUsages())
 	}
@@ -98,14 +100,33 @@ func parseClientArgs(fs *pflag.FlagSet, name string, args []string, nargs int, s
 
 // newCmdClient builds the client from --endpoints, or reports a malformed
 // list as bad usage and returns nil and the exit code.
-func newCmdClient(name, endpoints string, stderr io.Writer) (*client.Client, int) {
+// cmdToken reads the token named by the flag set's --token-file, if any.
+func cmdToken(fs *pflag.FlagSet) (string, error) {
+	f := fs.Lookup("token-file")
+	if f == nil || f.Value.String() == "" {
+		return "", nil
+	}
+	tok, err := readToken(f.Value.String())
+	if err != nil {
+		return "", fmt.Errorf("--token-file: %w", err)
+	}
+	return tok, nil
+}
+
+func newCmdClient(name string, fs *pflag.FlagSet, stderr io.Writer) (*client.Client, int) {
+	endpoints := fs.Lookup("endpoints").Value.String()
+	token, err := cmdToken(fs)
+	if err != nil {
+		fmt.Fprintf(stderr, "dynkv %s: %v\n", name, err)
+		return nil, 2
+	}
 	var eps []string
 	for e := range strings.SplitSeq(endpoints, ",") {
 		if e = strings.TrimSpace(e); e != "" {
 			eps = append(eps, e)
 		}
 	}
-	c, err := client.New(client.Config{Endpoints: eps})
+	c, err := client.New(client.Config{Endpoints: eps, Token: token})
 	if err != nil {
 		fmt.Fprintf(stderr, "dynkv %s: %s\n", name, strings.TrimPrefix(err.Error(), "dynkv: "))
 		return nil, 2
@@ -126,7 +147,7 @@ func clientCmdFail(stderr io.Writer, name string, err error) int {
 }
 
 func runGet(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs, endpoints := newClientFlagSet("get", "KEY", stderr)
+	fs, _ := newClientFlagSet("get", "KEY", stderr)
 	var rf clientReqFlags
 	fs.IntVar(&rf.r, "r", 0, "replicas that must answer (default: the node's --r)")
 	fs.IntVar(&rf.pr, "pr", 0, "primary (non-fallback) replicas that must answer")
@@ -136,7 +157,7 @@ func runGet(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	if !ok {
 		return code
 	}
-	c, code := newCmdClient("get", *endpoints, stderr)
+	c, code := newCmdClient("get", fs, stderr)
 	if c == nil {
 		return code
 	}
@@ -202,7 +223,7 @@ func printObjectJSON(stdout, stderr io.Writer, obj *client.Object) int {
 }
 
 func runPut(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs, endpoints := newClientFlagSet("put", "KEY VALUE   (VALUE '-' reads stdin; put -- before a VALUE starting with '-')", stderr)
+	fs, _ := newClientFlagSet("put", "KEY VALUE   (VALUE '-' reads stdin; put -- before a VALUE starting with '-')", stderr)
 	var rf clientReqFlags
 	rf.addWrite(fs)
 	fs.StringVar(&rf.contentType, "content-type", "", "Content-Type stored with the value (default application/octet-stream)")
@@ -214,7 +235,7 @@ func runPut(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if err != nil {
 		return clientCmdFail(stderr, "put", err)
 	}
-	c, code := newCmdClient("put", *endpoints, stderr)
+	c, code := newCmdClient("put", fs, stderr)
 	if c == nil {
 		return code
 	}
@@ -243,14 +264,14 @@ func readPutValue(arg string, stdin io.Reader) ([]byte, error) {
 }
 
 func runDelete(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs, endpoints := newClientFlagSet("delete", "KEY", stderr)
+	fs, _ := newClientFlagSet("delete", "KEY", stderr)
 	var rf clientReqFlags
 	rf.addWrite(fs)
 	pos, code, ok := parseClientArgs(fs, "delete", args, 1, stderr)
 	if !ok {
 		return code
 	}
-	c, code := newCmdClient("delete", *endpoints, stderr)
+	c, code := newCmdClient("delete", fs, stderr)
 	if c == nil {
 		return code
 	}
@@ -272,12 +293,12 @@ func printWriteResult(stdout io.Writer, res *client.WriteResult) {
 }
 
 func runStatus(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs, endpoints := newClientFlagSet("status", "", stderr)
+	fs, _ := newClientFlagSet("status", "", stderr)
 	asJSON := fs.Bool("json", false, "print the node's status document as JSON")
 	if _, code, ok := parseClientArgs(fs, "status", args, 0, stderr); !ok {
 		return code
 	}
-	c, code := newCmdClient("status", *endpoints, stderr)
+	c, code := newCmdClient("status", fs, stderr)
 	if c == nil {
 		return code
 	}

@@ -59,12 +59,17 @@ func runLeave(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		fmt.Fprintf(stderr, "dynkv leave: %v: --endpoints names the node that leaves\n", err)
 		return 2
 	}
-	before, err := fetchRingStatus(ctx, ep)
+	token, err := cmdToken(fs)
+	if err != nil {
+		fmt.Fprintf(stderr, "dynkv leave: %v\n", err)
+		return 2
+	}
+	before, err := fetchRingStatus(ctx, ep, token)
 	if err != nil {
 		fmt.Fprintf(stderr, "dynkv leave: %v\n", err)
 		return 1
 	}
-	if err := adminPost(ctx, ep, "/admin/leave"); err != nil {
+	if err := adminPost(ctx, ep, "/admin/leave", token); err != nil {
 		fmt.Fprintf(stderr, "dynkv leave: %v\n", err)
 		return 1
 	}
@@ -72,7 +77,7 @@ func runLeave(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if !*wait {
 		return 0
 	}
-	return followChange(ctx, ep, before.Node, stdout, stderr, "leave")
+	return followChange(ctx, ep, token, before.Node, stdout, stderr, "leave")
 }
 
 func runRemove(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
@@ -87,8 +92,13 @@ func runRemove(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		fmt.Fprintf(stderr, "dynkv remove: %v: --endpoints names the node that drives the removal\n", err)
 		return 2
 	}
+	token, err := cmdToken(fs)
+	if err != nil {
+		fmt.Fprintf(stderr, "dynkv remove: %v\n", err)
+		return 2
+	}
 	node := pos[0]
-	if err := adminPost(ctx, ep, "/admin/remove/"+url.PathEscape(node)); err != nil {
+	if err := adminPost(ctx, ep, "/admin/remove/"+url.PathEscape(node), token); err != nil {
 		fmt.Fprintf(stderr, "dynkv remove: %v\n", err)
 		return 1
 	}
@@ -96,16 +106,16 @@ func runRemove(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if !*wait {
 		return 0
 	}
-	return followChange(ctx, ep, node, stdout, stderr, "remove")
+	return followChange(ctx, ep, token, node, stdout, stderr, "remove")
 }
 
 // followChange polls ep's status until member has left the ring, drawing
 // the transfer's progress. A node that leaves stops answering at the end;
 // that counts as done once it was last seen handing over.
-func followChange(ctx context.Context, ep, member string, stdout, stderr io.Writer, what string) int {
+func followChange(ctx context.Context, ep, token, member string, stdout, stderr io.Writer, what string) int {
 	lastPhase := ""
 	for {
-		st, err := fetchRingStatus(ctx, ep)
+		st, err := fetchRingStatus(ctx, ep, token)
 		switch {
 		case err != nil && (lastPhase == "handing over" || lastPhase == "done"):
 			fmt.Fprintf(stderr, "\n")
@@ -175,10 +185,13 @@ func singleEndpoint(endpoints string) (string, error) {
 
 var cmdHTTP = &http.Client{Timeout: 10 * time.Second}
 
-func adminPost(ctx context.Context, ep, path string) error {
+func adminPost(ctx context.Context, ep, path, token string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+ep+path, nil)
 	if err != nil {
 		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	res, err := cmdHTTP.Do(req)
 	if err != nil {
@@ -198,10 +211,13 @@ func adminPost(ctx context.Context, ep, path string) error {
 	return fmt.Errorf("%s: %s", res.Status, strings.TrimSpace(string(body)))
 }
 
-func fetchRingStatus(ctx context.Context, ep string) (*ringStatus, error) {
+func fetchRingStatus(ctx context.Context, ep string, token ...string) (*ringStatus, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ep+"/status", nil)
 	if err != nil {
 		return nil, err
+	}
+	if len(token) > 0 && token[0] != "" {
+		req.Header.Set("Authorization", "Bearer "+token[0])
 	}
 	res, err := cmdHTTP.Do(req)
 	if err != nil {
