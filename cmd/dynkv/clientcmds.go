@@ -336,12 +336,17 @@ func printStatus(stdout io.Writer, st *client.Status) {
 	_ = json.Unmarshal(st.Raw, &rs)
 	ring := map[string][2]any{}
 	for _, m := range rs.Members {
-		ring[m.Name] = [2]any{m.RingState, m.PartitionsAfter}
+		if m.RingState != "" {
+			ring[m.Name] = [2]any{m.RingState, m.PartitionsAfter}
+		}
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATE\tRING\tHTTP ADDR\tPARTITIONS\tAFTER CHANGE\tHINTS FOR IT HERE")
 	for _, m := range st.Members {
-		r := ring[m.Name]
+		r, ok := ring[m.Name]
+		if !ok {
+			r = [2]any{"-", "-"} // a node from before ring states
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%d\t%v\t%d\n", m.Name, m.State, r[0], m.HTTPAddr, m.PartitionsOwned, r[1], st.HintsPendingByTarget[m.Name])
 	}
 	_ = tw.Flush()
