@@ -78,6 +78,12 @@ func (n *Node) serveKV(w http.ResponseWriter, r *http.Request, key string) {
 		writeError(w, http.StatusBadRequest, err.Error(), nil)
 		return
 	}
+	if len(n.mem.current().ring.Preflist(0)) == 0 {
+		// A node that has not yet heard its cluster's ring knows no replica:
+		// refuse at once ("starting" makes clients try another node).
+		writeError(w, http.StatusServiceUnavailable, "node is starting: it has not learned the cluster's ring yet; try another node", nil)
+		return
+	}
 	switch r.Method {
 	case http.MethodGet:
 		n.serveGet(w, r, []byte(key))

@@ -46,6 +46,27 @@ const maxHops = 2
 // write coordinates op on this node if it is a replica of the key, and
 // otherwise forwards it to the first reachable replica.
 func (n *Node) write(ctx context.Context, op writeOp) (writeResult, error) {
+	for attempt := 0; ; attempt++ {
+		res, err := n.writeOnce(ctx, op)
+		if err == nil || op.hops > 0 || attempt >= 8 || !(errors.Is(err, errNoCoordinator) || errors.Is(err, errRingMoving)) {
+			return res, err
+		}
+		// Not applied anywhere: no coordinator was reached, or the ones
+		// reached saw the ring differently (a change is settling). Retry
+		// with a fresh view while the request has time left.
+		wait := time.Duration(20<<min(attempt, 4)) * time.Millisecond
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < 2*wait {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return res, err
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (n *Node) writeOnce(ctx context.Context, op writeOp) (writeResult, error) {
 	v := n.mem.current()
 	p := v.ring.Partition(op.key)
 	pref := v.ring.Preflist(p)

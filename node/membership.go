@@ -44,6 +44,12 @@ type view struct {
 	members map[string]memberRecord // every known record, joined or not
 }
 
+// holds reports whether node keeps a copy of partition p: it owns it, or
+// receives its writes during the active change.
+func (v *view) holds(p int, node string) bool {
+	return slices.Contains(v.ring.Preflist(p), node) || slices.Contains(v.writeExtra(p), node)
+}
+
 // writeExtra lists the owners of p in the other ring that are not owners
 // in v.ring: during a change, writes go to them as well, and W rises by
 // their number, so that the owners on either side hold every write at W.

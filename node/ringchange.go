@@ -49,13 +49,14 @@ type changer struct {
 	kick chan struct{}
 	lim  *ratelimit.Limiter
 
-	mu       sync.Mutex
-	cleaned  *view     // the last view whose non-owned partitions were dropped
-	stableAt time.Time // when the current view was first seen without a change
-	seen     *view
-	rate     float64 // bytes/s of the running transfer
-	left     chan struct{}
-	leftOnce sync.Once
+	mu        sync.Mutex
+	cleaned   *view // the last view whose non-owned partitions were dropped
+	cleanedAt time.Time
+	stableAt  time.Time // when the current view was first seen without a change
+	seen      *view
+	rate      float64 // bytes/s of the running transfer
+	left      chan struct{}
+	leftOnce  sync.Once
 }
 
 func newChanger(n *Node) *changer {
@@ -329,7 +330,7 @@ func (c *changer) scan(ctx context.Context, src string, req scanReq) (scanResp, 
 
 func (c *changer) deliver(ctx context.Context, dest string, items []handoffItem) error {
 	if dest == c.n.name {
-		return c.n.serveHandoff(handoffReq{Items: items})
+		return c.n.handoffItems(ctx, items)
 	}
 	ctx, cancel := stepContext(ctx, c.n.cfg)
 	defer cancel()
@@ -383,7 +384,11 @@ func (c *changer) cleanup() {
 	if c.seen != v {
 		c.seen, c.stableAt = v, time.Now()
 	}
-	due := c.cleaned != v && time.Since(c.stableAt) >= cleanupDelay
+	// Once per stable view, and again every cleanupDelay: a hint for this
+	// node can still arrive for a partition it gave up (it is passed on,
+	// see handoffItems), and a copy may have landed just before the change
+	// completed.
+	due := time.Since(c.stableAt) >= cleanupDelay && (c.cleaned != v || time.Since(c.cleanedAt) >= cleanupDelay)
 	c.mu.Unlock()
 	if !due || v.change != nil {
 		return
@@ -423,7 +428,7 @@ func (c *changer) cleanup() {
 		c.n.logger.Info("dropped copies of partitions this node no longer owns", "keys", dropped)
 	}
 	c.mu.Lock()
-	c.cleaned = v
+	c.cleaned, c.cleanedAt = v, time.Now()
 	c.mu.Unlock()
 }
 

@@ -45,6 +45,13 @@ func TestGrowTo16AndBack(t *testing.T) {
 	t.Logf("set workload: %s", res)
 	if res.Failed > 0 {
 		t.Errorf("%d requests failed during the ring changes (only timeouts are allowed)", res.Failed)
+		s.mu.Lock()
+		for _, h := range s.ops {
+			if strings.Contains(h, ": Failed") || strings.Contains(h, "read failed") {
+				t.Log(h)
+			}
+		}
+		s.mu.Unlock()
 	}
 	s.checkPlacement(keys)
 }

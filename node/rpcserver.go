@@ -122,7 +122,39 @@ func (n *Node) serveWrite(req writeReq) error {
 }
 
 func (n *Node) serveHandoff(req handoffReq) error {
-	for _, it := range req.Items {
+	return n.handoffItems(context.Background(), req.Items)
+}
+
+// handoffItems merges delivered versions (hints, partition copies) into
+// this node's store. Those of partitions it no longer holds (a hint that
+// arrived after a ring change moved the partition away) go on to the
+// partition's owners instead, so the version they carry is not dropped
+// with the node's old copies.
+func (n *Node) handoffItems(ctx context.Context, items []handoffItem) error {
+	v := n.mem.current()
+	var mine []handoffItem
+	moved := map[string][]handoffItem{}
+	for _, it := range items {
+		if err := n.checkPartition(it.Partition); err != nil {
+			return err
+		}
+		if v.holds(it.Partition, n.name) || len(v.ring.Preflist(it.Partition)) == 0 {
+			mine = append(mine, it)
+			continue
+		}
+		for _, owner := range v.ring.Preflist(it.Partition) {
+			moved[owner] = append(moved[owner], it)
+		}
+	}
+	for owner, its := range moved {
+		ctx, cancel := stepContext(ctx, n.cfg)
+		err := n.reps.call(ctx, owner, methodHandoff, handoffReq{Items: its}, nil)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("passing versions of a moved partition on to %s: %w", owner, err)
+		}
+	}
+	for _, it := range mine {
 		if err := n.checkPartition(it.Partition); err != nil {
 			return err
 		}

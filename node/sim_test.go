@@ -130,8 +130,9 @@ type sim struct {
 	http  *http.Client
 	start time.Time
 
-	opts simOptions
-	gone []bool // nodes that left the ring
+	opts    simOptions
+	gone    []bool       // nodes that left the ring
+	warming map[int]bool // started, not yet healthy: clients leave them alone
 
 	mu     sync.Mutex
 	events []string         // the schedule and notable outcomes
@@ -153,13 +154,14 @@ func simGossip(mc *memberlist.Config) {
 func newSim(t *testing.T, seed uint64, o simOptions) *sim {
 	t.Helper()
 	s := &sim{
-		t:     t,
-		seed:  seed,
-		rng:   rand.New(rand.NewPCG(seed, 0x5eed)),
-		net:   simnet.New(seed),
-		dir:   t.TempDir(),
-		http:  &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}},
-		start: time.Now(),
+		t:       t,
+		seed:    seed,
+		rng:     rand.New(rand.NewPCG(seed, 0x5eed)),
+		net:     simnet.New(seed),
+		dir:     t.TempDir(),
+		http:    &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}},
+		start:   time.Now(),
+		warming: map[int]bool{},
 	}
 	t.Cleanup(s.stop)
 	t.Cleanup(s.reportOnFailure) // runs before stop: cleanups run last-in first-out
@@ -233,10 +235,20 @@ func (s *sim) grow() int {
 	s.cfgs = append(s.cfgs, s.config(i, gossip, rpcAddr, join))
 	s.nodes = append(s.nodes, nil)
 	s.gone = append(s.gone, false)
+	s.warming[i] = true // clients use it once it answers /health, as a load balancer would
 	s.mu.Unlock()
 	start := time.Now()
 	s.note("%s joins", s.name(i))
 	s.startNode(i)
+	s.eventually(10*time.Second, func() error {
+		if rep := s.do(i, http.MethodGet, "/health", nil, nil); rep.err != nil || rep.status != http.StatusOK {
+			return fmt.Errorf("%s not healthy: %s", s.name(i), describe(rep))
+		}
+		return nil
+	})
+	s.mu.Lock()
+	delete(s.warming, i)
+	s.mu.Unlock()
 	s.waitRing()
 	s.note("%s joined after %s", s.name(i), time.Since(start).Round(time.Millisecond))
 	return i
@@ -663,7 +675,7 @@ func describe(r reply) string {
 	if r.err != nil {
 		return r.err.Error()
 	}
-	return fmt.Sprintf("%d %s", r.status, strings.TrimSpace(string(r.body[:min(len(r.body), 120)])))
+	return fmt.Sprintf("%d %s", r.status, strings.TrimSpace(string(r.body[:min(len(r.body), 400)])))
 }
 
 // setLoad is a running set workload.
@@ -752,7 +764,7 @@ func (s *sim) randomRunning(rng *rand.Rand) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range 8 {
-		if i := rng.IntN(len(s.cfgs)); !s.gone[i] {
+		if i := rng.IntN(len(s.cfgs)); !s.gone[i] && !s.warming[i] {
 			return i
 		}
 	}

@@ -125,8 +125,10 @@ func (n *Node) serveStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) serveHealth(w http.ResponseWriter, r *http.Request) {
-	switch s := n.phase.Load(); s {
-	case phaseServing:
+	switch s := n.phase.Load(); {
+	case s == phaseServing && len(n.mem.current().ring.Preflist(0)) == 0:
+		writeError(w, http.StatusServiceUnavailable, "node is starting: it has not learned the cluster's ring yet", map[string]any{"node": n.name})
+	case s == phaseServing:
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": n.name})
 	default:
 		writeError(w, http.StatusServiceUnavailable, "node is "+phaseName(s), map[string]any{"node": n.name})

@@ -311,24 +311,26 @@ func (c *netnsCluster) waitHealthy(t *testing.T, i int) {
 	t.Fatalf("%s not healthy after 30 s", c.nodes[i].name)
 }
 
-// waitAlive waits until every node sees want alive members.
+// waitAlive waits until every node sees want alive members, all of them
+// valid ring members (the nodes join the ring one at a time), and no ring
+// change left.
 func (c *netnsCluster) waitAlive(t *testing.T, want int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for i := range c.nodes {
 		for {
 			st, err := fetchStatus(c, i)
 			alive := 0
 			for _, m := range st.Members {
-				if m.State == "alive" {
+				if m.State == "alive" && m.RingState == "valid" {
 					alive++
 				}
 			}
-			if err == nil && alive == want {
+			if err == nil && alive == want && st.RingChange == nil {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s sees %d alive members after 30 s, want %d (%v)", c.nodes[i].name, alive, want, err)
+				t.Fatalf("%s sees %d alive valid members after 60 s, want %d (%v)", c.nodes[i].name, alive, want, err)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}

@@ -520,10 +520,12 @@ func memberStates(c faultCluster, i int) (string, bool) {
 
 type netnsStatus struct {
 	Members []struct {
-		Name  string `json:"name"`
-		State string `json:"state"`
+		Name      string `json:"name"`
+		State     string `json:"state"`
+		RingState string `json:"ring_state"`
 	} `json:"members"`
 	HintsPending int64 `json:"hints_pending"`
+	RingChange   any   `json:"ring_change"`
 }
 
 func fetchStatus(c faultCluster, i int) (netnsStatus, error) {
