@@ -124,6 +124,13 @@ func (c *testCluster) waitRing(size int) {
 // eventually retries check until it passes or the limit passes.
 func (c *testCluster) eventually(limit time.Duration, check func() error) {
 	c.t.Helper()
+	eventually(c.t, limit, check)
+}
+
+// eventually retries check every 10 ms until it passes, failing t with
+// check's last error once limit has passed.
+func eventually(t testing.TB, limit time.Duration, check func() error) {
+	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
 		err := check()
@@ -131,9 +138,9 @@ func (c *testCluster) eventually(limit time.Duration, check func() error) {
 			return
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("condition not met within %s: %v", limit, err)
+			t.Fatalf("condition not met within %s: %v", limit, err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -47,9 +47,7 @@ func partitionCycles(t *testing.T, rw int, skew bool) {
 			s.net.Heal()
 			s.sleep(s.between(50*time.Millisecond, 250*time.Millisecond))
 		}
-		ops := s.finish(load)
-		st.add(s.converge(keys, convergeLimit))
-		s.checkSet(ops, keys)
+		s.settle(load, keys, st)
 	})
 }
 
@@ -154,9 +152,7 @@ func TestScenarioHandoffFlapping(t *testing.T) {
 			s.net.Heal()
 			s.sleep(s.between(50*time.Millisecond, 300*time.Millisecond))
 		}
-		ops := s.finish(load)
-		st.add(s.converge(keys, convergeLimit))
-		s.checkSet(ops, keys)
+		s.settle(load, keys, st)
 	})
 }
 
@@ -296,10 +292,7 @@ func TestScenarioCrashDuringSyncWrites(t *testing.T) {
 			s.restart(v)
 		}
 		s.sleep(200 * time.Millisecond)
-		ops := s.finish(load)
-		s.waitRing()
-		st.add(s.converge(keys, convergeLimit))
-		s.checkSet(ops, keys)
+		s.settle(load, keys, st)
 	})
 }
 
@@ -420,10 +413,7 @@ func TestScenarioPausedNode(t *testing.T) {
 		s.note("resume %s", s.name(v))
 		s.net.Resume(s.name(v))
 		s.sleep(s.between(100*time.Millisecond, 300*time.Millisecond))
-		ops := s.finish(load)
-		s.waitRing()
-		st.add(s.converge(keys, convergeLimit))
-		s.checkSet(ops, keys)
+		s.settle(load, keys, st)
 	})
 }
 
@@ -448,10 +438,7 @@ func TestScenarioGossipOrRPCDown(t *testing.T) {
 		s.sleep(s.between(400*time.Millisecond, 700*time.Millisecond))
 		s.note("heal")
 		s.net.Heal()
-		ops := s.finish(load)
-		s.waitRing()
-		st.add(s.converge(keys, convergeLimit))
-		s.checkSet(ops, keys)
+		s.settle(load, keys, st)
 	})
 }
 
@@ -469,10 +456,7 @@ func TestScenarioLossyNetwork(t *testing.T) {
 		s.sleep(time.Second)
 		s.note("heal")
 		s.net.Heal()
-		ops := s.finish(load)
-		s.waitRing()
-		st.add(s.converge(keys, convergeLimit))
-		s.checkSet(ops, keys)
+		s.settle(load, keys, st)
 	})
 }
 

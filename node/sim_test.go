@@ -438,17 +438,7 @@ func (s *sim) waitState(i int, state string, except ...int) {
 
 func (s *sim) eventually(limit time.Duration, check func() error) {
 	s.t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("condition not met within %s: %v", limit, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(s.t, limit, check)
 }
 
 // sleep waits d, drawn by the caller from the schedule.
@@ -794,6 +784,17 @@ func (s *sim) finish(l *setLoad) []check.SetOp {
 	l.wg.Wait()
 	s.note("workload stopped after %d operations", len(l.ops))
 	return l.ops
+}
+
+// settle ends a set workload and checks its outcome: it stops the load,
+// waits for the ring, times the convergence of keys' replicas and runs the
+// set and quorum checkers.
+func (s *sim) settle(load *setLoad, keys []string, st *stableTimes) check.SetResult {
+	s.t.Helper()
+	ops := s.finish(load)
+	s.waitRing()
+	st.add(s.converge(keys, convergeLimit))
+	return s.checkSet(ops, keys)
 }
 
 // finalElements reads every key at r=all from a running node, retrying
