@@ -83,7 +83,14 @@ type Coordinator struct {
 	cfg    Config
 	life   context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+
+	// Background work in flight. Not a WaitGroup: a request finishing
+	// while Close waits may still start its tail, and WaitGroup forbids an
+	// Add from zero concurrent with Wait (it panicked in the 1,000-seed
+	// simulation run).
+	mu      sync.Mutex
+	idle    *sync.Cond // signalled when running drops to 0
+	running int
 }
 
 // New returns a Coordinator that reaches replicas through reps.
@@ -95,7 +102,9 @@ func New(reps Replicas, cfg Config) *Coordinator {
 		cfg.DefaultTimeout = DefaultConfig().DefaultTimeout
 	}
 	life, cancel := context.WithCancel(context.Background())
-	return &Coordinator{reps: reps, cfg: cfg, life: life, cancel: cancel}
+	c := &Coordinator{reps: reps, cfg: cfg, life: life, cancel: cancel}
+	c.idle = sync.NewCond(&c.mu)
+	return c
 }
 
 // Close waits for background work (the tail of writes, late replies and
@@ -104,7 +113,11 @@ func New(reps Replicas, cfg Config) *Coordinator {
 func (c *Coordinator) Close(ctx context.Context) {
 	done := make(chan struct{})
 	go func() {
-		c.wg.Wait()
+		c.mu.Lock()
+		for c.running > 0 {
+			c.idle.Wait()
+		}
+		c.mu.Unlock()
 		close(done)
 	}()
 	select {
@@ -138,9 +151,17 @@ func (c *Coordinator) newFanout(ctx context.Context) fanout {
 
 // go runs f on the coordinator's wait group.
 func (c *Coordinator) spawn(f func()) {
-	c.wg.Add(1)
+	c.mu.Lock()
+	c.running++
+	c.mu.Unlock()
 	go func() {
-		defer c.wg.Done()
+		defer func() {
+			c.mu.Lock()
+			if c.running--; c.running == 0 {
+				c.idle.Broadcast()
+			}
+			c.mu.Unlock()
+		}()
 		f()
 	}()
 }
