@@ -17,8 +17,8 @@ import (
 // misses an add acknowledged before it started, and at the end each key is
 // held by exactly its preference list.
 func TestGrowTo16AndBack(t *testing.T) {
-	if testing.Short() {
-		t.Skip("26 ring changes: skipped under -short")
+	if testing.Short() || raceEnabled {
+		t.Skip("26 ring changes of up to 16 nodes: skipped under -short and -race (TestJoinAndLeaveUnderLoad covers the race detector)")
 	}
 	s := newSim(t, 1, simOptions{size: 3, mutate: func(_ int, c *Config) { c.Partitions = 64 }})
 	keys := setKeys("grow", 24)

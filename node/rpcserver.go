@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -12,6 +13,11 @@ import (
 // ServeRPC answers peers: replica reads and writes, and coordination of
 // writes forwarded by nodes that hold no replica of the key.
 func (n *Node) ServeRPC(ctx context.Context, method uint8, body []byte) ([]byte, error) {
+	if n.phase.Load() == phaseStarting {
+		// The RPC port opens before the membership and replicas exist;
+		// peers retry (hints, repairs) or count this replica as failed.
+		return nil, errStarting
+	}
 	switch method {
 	case methodRead:
 		req, err := decodeReadReq(body)
@@ -83,6 +89,9 @@ func (n *Node) checkPartition(p int) error {
 	}
 	return nil
 }
+
+// errStarting answers requests that arrive before the node is ready.
+var errStarting = errors.New("node is starting")
 
 func (n *Node) serveRead(req readReq) ([]byte, error) {
 	if err := n.checkPartition(req.Partition); err != nil {
