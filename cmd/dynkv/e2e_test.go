@@ -169,7 +169,9 @@ func TestThreeProcesses(t *testing.T) {
 	procs := startProcs(t, bin, 3)
 
 	url := func(i int, path string) string { return procs[i].url(path) }
-	if r := doHTTP(t, "PUT", url(0, "/kv/greeting"), "hello"); r.status != 204 {
+	// w=3: n3 must have acknowledged the write for the restart check below
+	// to mean anything (with w=2 its copy may still be in flight at kill -9).
+	if r := doHTTP(t, "PUT", url(0, "/kv/greeting?w=3"), "hello"); r.status != 204 {
 		t.Fatalf("put at n1: %d %s", r.status, r.body)
 	}
 	if r := doHTTP(t, "GET", url(2, "/kv/greeting?r=2"), ""); r.status != 200 || r.body != "hello" {
