@@ -21,6 +21,9 @@ func TestDevCluster(t *testing.T) {
 	bin := buildBinary(t)
 	base := 21000 + rand.IntN(20000) // dev uses base±1000: stay inside 20000–42000
 	cmd := exec.Command(bin, "dev", "--data-dir", t.TempDir(), "--base-port", fmt.Sprint(base))
+	// Its own process group, so that a failing test kills dev's nodes too:
+	// killing dev alone with SIGKILL would leave them running.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +33,7 @@ func TestDevCluster(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
+	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	ready := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
