@@ -99,16 +99,17 @@ func (n *Node) coordinateWrite(ctx context.Context, v *view, p int, pref []strin
 	if err != nil {
 		return writeResult{}, fmt.Errorf("local replica failed to store the write: %w", err)
 	}
+	extra := v.writeExtra(p) // during a ring change: the owners on its other side
 	res, err := n.coord.Write(ctx, quorum.WriteRequest{
 		Partition: p,
 		Key:       op.key,
 		Set:       set,
 		Encoded:   encoded,
 		Sync:      op.sync,
-		W:         op.w + len(v.writeExtra(p)),
-		PW:        raise(op.pw, len(v.writeExtra(p))),
+		W:         op.w + len(extra),
+		PW:        raise(op.pw, len(extra)),
 		Local:     &quorum.Target{Node: n.name, Primary: true},
-		Targets:   n.writeTargets(v, p, pref),
+		Targets:   n.writeTargets(pref, extra),
 		Fallbacks: n.fallbacks(v, p),
 		KeepHints: n.hints != nil,
 	})

@@ -560,9 +560,9 @@ func (n *Node) changeStatus() (cs *ChangeStatus, pending int, bytesLeft int64, r
 // to besides itself: the other owners in pref and, during a change, the
 // owners on the change's other side (see view.writeExtra), whose number
 // raises W (and PW, if given).
-func (n *Node) writeTargets(v *view, p int, pref []string) []quorum.Target {
+func (n *Node) writeTargets(pref, extra []string) []quorum.Target {
 	out := n.targets(pref, n.name)
-	for _, node := range v.writeExtra(p) {
+	for _, node := range extra {
 		if node != n.name {
 			out = append(out, quorum.Target{Node: node, Primary: true, Down: n.mem.isDown(node)})
 		}
