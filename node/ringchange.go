@@ -556,10 +556,10 @@ func (n *Node) changeStatus() (cs *ChangeStatus, pending int, bytesLeft int64, r
 	return cs, pending, bytesLeft, rate
 }
 
-// writeTargets are the replicas of partition p a coordinator sends a write
-// to besides itself: the other owners in pref and, during a change, the
-// owners on the change's other side (see view.writeExtra), whose number
-// raises W (and PW, if given).
+// writeTargets are the replicas a coordinator sends a write to besides
+// itself: the other owners in pref and, during a ring change, extra, the
+// owners on the change's other side (view.writeExtra), whose number raises
+// W (and PW, if given).
 func (n *Node) writeTargets(pref, extra []string) []quorum.Target {
 	out := n.targets(pref, n.name)
 	for _, node := range extra {
