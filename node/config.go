@@ -68,6 +68,12 @@ type Config struct {
 	// older than the delete can arrive after the tombstone is gone.
 	TombstoneGrace time.Duration
 
+	// BlockCacheSize is pebble's block cache, bytes. ValueCacheSize bounds
+	// the cache of stored sibling sets (as encoded) that reads and the
+	// read-modify-write of every replica write hit before pebble (0: off):
+	// when a node's hot keys fit in it, a read costs no pebble lookup.
+	BlockCacheSize, ValueCacheSize int64
+
 	Version string // reported in /status
 	Logger  *slog.Logger
 
@@ -116,6 +122,8 @@ func DefaultConfig() Config {
 		TombstoneGrace:    24 * time.Hour,
 		ReconnectInterval: 5 * time.Second,
 		TransferRate:      32 << 20,
+		BlockCacheSize:    64 << 20,
+		ValueCacheSize:    256 << 20,
 	}
 }
 
@@ -158,6 +166,9 @@ func (c Config) Validate() error {
 	}
 	if n := len(c.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
 		return fmt.Errorf("the gossip key must be 16, 24 or 32 bytes (AES-128, -192 or -256), got %d (--gossip-key-file)", n)
+	}
+	if c.BlockCacheSize < 0 || c.ValueCacheSize < 0 {
+		return fmt.Errorf("--block-cache-size and --value-cache-size must not be negative, got %d and %d", c.BlockCacheSize, c.ValueCacheSize)
 	}
 	if c.TransferRate < 0 {
 		return fmt.Errorf("--transfer-rate must not be negative, got %d", c.TransferRate)

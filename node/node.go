@@ -85,6 +85,13 @@ func Start(cfg Config) (*Node, error) {
 func (n *Node) open() error {
 	scfg := store.DefaultConfig()
 	scfg.Dir, scfg.FS, scfg.Logger = n.cfg.DataDir, n.cfg.FS, n.logger.With("component", "pebble")
+	if n.cfg.BlockCacheSize > 0 {
+		scfg.CacheSize = n.cfg.BlockCacheSize
+	}
+	scfg.ValueCacheSize = n.cfg.ValueCacheSize
+	if scfg.ValueCacheSize == 0 {
+		scfg.ValueCacheSize = -1 // the store's 0 means its default
+	}
 	if n.cfg.AAEInterval > 0 {
 		n.aae = newAAE(n)
 		scfg.Observer = n.aae.observe
