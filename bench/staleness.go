@@ -60,10 +60,15 @@ type keyWrites struct {
 	recent  []writeRec // the last maxRecent writes, by seq
 }
 
-// readSnap is what a read saw of its key when it started.
+// readSnap is what a read saw of its key when it started: the latest
+// acknowledged write and the older writes concurrent with it (in flight,
+// or acknowledged after it started). Which older versions are fresh is
+// settled when the read starts, so writes that make the tracker forget
+// them while the read is in flight cannot change the verdict.
 type readSnap struct {
 	start  time.Duration
 	latest writeRec
+	older  []uint64 // seqs below latest.seq that are fresh
 }
 
 func newStaleTracker(buckets []time.Duration) *staleTracker {
@@ -146,6 +151,13 @@ func (t *staleTracker) beginRead(key uint64, now time.Duration) readSnap {
 		// A write acknowledged between the caller reading the clock and
 		// taking the lock was acknowledged before this read is sent.
 		snap.start = max(now, k.latest.ack)
+		// An older write still in flight now will be acknowledged after
+		// latest started, if ever: it is fresh whatever happens next.
+		for _, r := range k.recent {
+			if r.seq < k.latest.seq && (!r.acked || r.ack >= k.latest.start) {
+				snap.older = append(snap.older, r.seq)
+			}
+		}
 	}
 	return snap
 }
@@ -156,22 +168,20 @@ func (t *staleTracker) endRead(key uint64, snap readSnap, seqs []uint64, found b
 	if snap.latest.seq == 0 {
 		return false, false
 	}
-	fresh = found && t.anyFresh(key, snap.latest, seqs)
+	fresh = found && snap.anyFresh(seqs)
 	t.count(snap.start-snap.latest.ack, fresh)
 	return true, fresh
 }
 
-func (t *staleTracker) anyFresh(key uint64, latest writeRec, seqs []uint64) bool {
-	s := t.shard(key)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := s.keys[key]
+// anyFresh reports whether any of the versions a read returned is the
+// latest at its start, newer, or concurrent with the latest.
+func (snap readSnap) anyFresh(seqs []uint64) bool {
 	for _, seq := range seqs {
-		if seq >= latest.seq {
+		if seq >= snap.latest.seq {
 			return true
 		}
-		for _, r := range k.recent {
-			if r.seq == seq && (!r.acked || r.ack >= latest.start) {
+		for _, o := range snap.older {
+			if o == seq {
 				return true
 			}
 		}

@@ -26,18 +26,15 @@ func TestBenchCommandAgainstFakeNode(t *testing.T) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
 	}
-	// The fake node is linearizable, so no read should be stale. Once, on a
-	// machine at load 10, one read in 3,172 was judged stale 5-10 ms after
-	// the latest acknowledged write; not understood yet (see issue 3's
-	// notes), so a single one is logged rather than failed.
+	// The fake node is linearizable, so no read may be stale. (One read in
+	// 3,172 once was: the tracker forgot a version concurrent with the
+	// latest while the read was in flight;
+	// TestStalenessConcurrentVersionForgottenDuringReadIsFresh.)
 	var stale, checked int
 	if i := strings.Index(out, "staleness: "); i >= 0 {
 		fmt.Sscanf(out[i:], "staleness: %d of %d", &stale, &checked)
 	}
-	switch {
-	case stale == 1:
-		t.Logf("one stale read of %d against a linearizable fake node:\n%s", checked, out)
-	case stale > 1:
+	if stale != 0 {
 		t.Errorf("%d of %d reads stale against a linearizable fake node:\n%s", stale, checked, out)
 	}
 	if !strings.Contains(errOut, "load ") || !strings.Contains(errOut, "p99 so far") {
