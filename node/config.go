@@ -176,9 +176,12 @@ func (c Config) Validate() error {
 	if c.AAEInterval < 0 || c.AAERate < 0 || c.TombstoneGrace <= 0 {
 		return fmt.Errorf("--aae-interval and --aae-rate must not be negative, --tombstone-grace must be positive")
 	}
-	for _, a := range []string{c.RPCAddr, c.GossipAddr} {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return fmt.Errorf("address %q: %w", a, err)
+	for _, a := range []struct{ flag, addr string }{{"--http-addr", c.HTTPAddr}, {"--rpc-addr", c.RPCAddr}, {"--gossip-addr", c.GossipAddr}} {
+		if a.addr == "" {
+			continue // an HTTPListener stands in for --http-addr
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			return fmt.Errorf("%s %q: %w", a.flag, a.addr, err)
 		}
 	}
 	return nil
@@ -195,6 +198,36 @@ func validName(name string) bool {
 		}
 	}
 	return true
+}
+
+// wildcard reports whether one of the node's addresses binds every
+// interface (0.0.0.0, ::, or no host).
+func (c Config) wildcard() bool {
+	for _, a := range []string{c.HTTPAddr, c.RPCAddr, c.GossipAddr} {
+		if host, _, err := net.SplitHostPort(a); err == nil {
+			if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fillAdvertise picks AdvertiseHost when an address binds every interface
+// and none was given: peers dial what a node tells them, and
+// "0.0.0.0:9001" would send them to themselves. Like memberlist, it takes
+// the host's private IP address; an operator with several chooses with
+// --advertise-host.
+func (c *Config) fillAdvertise(privateIP func() (string, error)) error {
+	if c.AdvertiseHost != "" || !c.wildcard() {
+		return nil
+	}
+	ip, err := privateIP()
+	if err != nil || ip == "" {
+		return fmt.Errorf("an address binds every interface and no private IP address was found to tell peers (%v): give one with --advertise-host", err)
+	}
+	c.AdvertiseHost = ip
+	return nil
 }
 
 // advertise returns addr with its host replaced by AdvertiseHost, if set.

@@ -281,7 +281,13 @@ func (m *membership) memberlistConfig(cfg Config) (*memberlist.Config, error) {
 	mc.BindPort = port
 	mc.AdvertisePort = port
 	if cfg.AdvertiseHost != "" {
-		mc.AdvertiseAddr = cfg.AdvertiseHost
+		// memberlist takes an IP only; peers dial our RPC and HTTP
+		// addresses by the name as given, resolving it themselves.
+		ip, err := resolveAdvertise(cfg.AdvertiseHost)
+		if err != nil {
+			return nil, err
+		}
+		mc.AdvertiseAddr = ip
 	}
 	d := &delegate{m: m}
 	mc.Delegate = d
@@ -646,4 +652,25 @@ func sameRecord(a, b memberRecord) bool {
 		a.HTTPAddr == b.HTTPAddr && a.GossipAddr == b.GossipAddr && a.Phase == b.Phase &&
 		a.ChangeID == b.ChangeID && a.Driver == b.Driver && slices.Equal(a.Done, b.Done) &&
 		a.Moved == b.Moved && a.Ack == b.Ack
+}
+
+// resolveAdvertise turns --advertise-host into the IP address memberlist
+// needs: an IP as is, a host name (a pod's DNS name, say) looked up once,
+// preferring IPv4.
+func resolveAdvertise(host string) (string, error) {
+	if ip := net.ParseIP(host); ip != nil {
+		return host, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupIP(ctx, "ip", host)
+	if err != nil || len(ips) == 0 {
+		return "", fmt.Errorf("--advertise-host %q: not an IP address and it does not resolve to one: %v", host, err)
+	}
+	for _, ip := range ips {
+		if ip.To4() != nil {
+			return ip.String(), nil
+		}
+	}
+	return ips[0].String(), nil
 }

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	sockaddr "github.com/hashicorp/go-sockaddr"
+
 	"github.com/dynkv/dynkv/hintedhandoff"
 	"github.com/dynkv/dynkv/internal/rpc"
 	"github.com/dynkv/dynkv/internal/store"
@@ -69,6 +71,14 @@ func Start(cfg Config) (*Node, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if given := cfg.AdvertiseHost; given == "" {
+		if err := cfg.fillAdvertise(sockaddr.GetPrivateIP); err != nil {
+			return nil, err
+		}
+		if cfg.AdvertiseHost != "" {
+			cfg.Logger.Info("binding every interface: telling peers this host's private address (choose another with --advertise-host)", "advertise_host", cfg.AdvertiseHost)
+		}
 	}
 	n := &Node{cfg: cfg, name: cfg.Name, logger: cfg.Logger.With("node", cfg.Name)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())

@@ -30,7 +30,7 @@ func serveFlags(fs *pflag.FlagSet, cfg *node.Config, logLevel, logFormat *string
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8001", "host:port of the client HTTP API")
 	fs.StringVar(&cfg.RPCAddr, "rpc-addr", "127.0.0.1:9001", "host:port for requests between nodes")
 	fs.StringVar(&cfg.GossipAddr, "gossip-addr", "127.0.0.1:7001", "host:port for gossip (UDP and TCP)")
-	fs.StringVar(&cfg.AdvertiseHost, "advertise-host", "", "host to tell peers instead of the bound one (for 0.0.0.0 binds and containers)")
+	fs.StringVar(&cfg.AdvertiseHost, "advertise-host", "", "address (IP or host name) to tell peers and clients instead of the bound one; a 0.0.0.0 bind without it advertises the host's private IP")
 	fs.StringSliceVar(&cfg.Join, "join", nil, "gossip addresses of nodes to join, comma separated")
 	fs.IntVar(&cfg.N, "n", d.N, "replicas per key")
 	fs.IntVar(&cfg.Partitions, "partitions", d.Partitions, "partitions in the ring (a power of two, fixed at cluster creation; at least 16 per node you expect to grow to)")
