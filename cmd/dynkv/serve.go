@@ -98,6 +98,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	fs.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the bearer token /admin/* requests (leave, remove, ...) must carry instead")
 	fs.StringVar(&gossipKeyFile, "gossip-key-file", "", "file holding the base64 gossip encryption key (16, 24 or 32 bytes, e.g. from 'openssl rand -base64 32'); every node needs the same")
 	fs.StringVar(&pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof profiles on this host:port (off by default; keep it on loopback)")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "on SIGTERM, how long to let requests in flight and hint hand-off finish before stopping anyway")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -152,7 +153,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	case <-n.Left():
 		fmt.Fprintf(stdout, "dynkv: node %s has left the ring; stopping\n", n.Name())
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
 	defer cancel()
 	if err := n.Shutdown(shutdownCtx); err != nil {
 		fmt.Fprintf(stderr, "dynkv serve: shutdown: %v\n", err)
