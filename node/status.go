@@ -33,6 +33,10 @@ type Status struct {
 	TransferRate      float64       `json:"transfer_rate_bytes_per_sec"`
 	RingChange        *ChangeStatus `json:"ring_change,omitempty"`
 	AntiEntropy       *AAEStatus    `json:"anti_entropy,omitempty"`
+	// HTTPScheme is "https" when the client API serves TLS, else "http";
+	// RPCTLS is true when requests between nodes are mutual TLS.
+	HTTPScheme string `json:"http_scheme"`
+	RPCTLS     bool   `json:"rpc_tls"`
 }
 
 // AAEStatus is the anti-entropy state of one node.
@@ -83,6 +87,7 @@ func (n *Node) Status() Status {
 		N: n.cfg.N, Partitions: n.cfg.Partitions, R: n.cfg.R, W: n.cfg.W,
 		Members:              []MemberStatus{},
 		HintsPendingByTarget: map[string]int64{},
+		HTTPScheme:           n.HTTPScheme(), RPCTLS: n.cfg.TLS.rpcTLS(),
 	}
 	if n.hints != nil {
 		st.HintsPending, st.HintsPendingByTarget = n.hints.Pending()

@@ -132,6 +132,7 @@ func (d *devNode) start(exe string, args []string) error {
 	}
 	d.cmd = exec.Command(exe, args...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	d.cmd.Env = devEnv(os.Environ())
 	// Own process group: a Ctrl-C in the terminal reaches dev, which then
 	// stops the nodes in order, instead of killing them all at once.
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
