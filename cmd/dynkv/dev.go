@@ -196,7 +196,7 @@ func waitRing(ctx context.Context, nodes []*devNode, limit time.Duration) error 
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	for {
-		if st, err := fetchRingStatus(ctx, nodes[0].http); err == nil && st.RingChange == nil {
+		if st, err := fetchRingStatus(ctx, cmdHTTP, nodes[0].http); err == nil && st.RingChange == nil {
 			valid := 0
 			for _, m := range st.Members {
 				if m.RingState == "valid" && m.State == "alive" {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -141,4 +143,29 @@ func devEnv(env []string) []string {
 		}
 	}
 	return out
+}
+
+// nodeURL turns an endpoint of the ring commands (host:port or a URL) into
+// the base URL of the node.
+func nodeURL(ep string) string {
+	if strings.Contains(ep, "://") {
+		return strings.TrimSuffix(ep, "/")
+	}
+	return "http://" + ep
+}
+
+// cmdHTTPClient is the HTTP client of the ring commands: cmdHTTP, or one
+// that trusts the CA of --ca-file.
+func cmdHTTPClient(fs *pflag.FlagSet) (*http.Client, error) {
+	f := fs.Lookup("ca-file")
+	if f == nil || f.Value.String() == "" {
+		return cmdHTTP, nil
+	}
+	pool, err := tlsfiles.LoadCAPool(f.Value.String())
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+	return &http.Client{Timeout: cmdHTTP.Timeout, Transport: tr}, nil
 }
