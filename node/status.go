@@ -87,7 +87,7 @@ func (n *Node) Status() Status {
 		N: n.cfg.N, Partitions: n.cfg.Partitions, R: n.cfg.R, W: n.cfg.W,
 		Members:              []MemberStatus{},
 		HintsPendingByTarget: map[string]int64{},
-		HTTPScheme:           n.HTTPScheme(), RPCTLS: n.cfg.TLS.rpcTLS(),
+		HTTPScheme:           n.HTTPScheme(), RPCTLS: n.cfg.TLS.rpcTLS() && n.cfg.RPCNetwork == nil,
 	}
 	if n.hints != nil {
 		st.HintsPending, st.HintsPendingByTarget = n.hints.Pending()

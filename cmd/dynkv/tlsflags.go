@@ -88,6 +88,7 @@ func watchTLS(h *tlsfiles.Holder, log *slog.Logger) (stop func()) {
 		defer signal.Stop(hup)
 		var tick <-chan time.Time
 		if h != nil {
+			logCert(h, log)
 			t := time.NewTicker(tlsReloadInterval)
 			defer t.Stop()
 			tick = t.C
@@ -119,6 +120,26 @@ func reloadTLS(h *tlsfiles.Holder, log *slog.Logger, why string) {
 	}
 	f := h.Files()
 	log.Info("TLS files reloaded: new connections use them", "trigger", why, "cert", f.Cert, "ca", f.CA)
+	logCert(h, log)
+}
+
+// certWarnBefore: a certificate this close to its expiry is logged as a
+// warning.
+const certWarnBefore = 30 * 24 * time.Hour
+
+// logCert logs the node's certificate's subject and expiry.
+func logCert(h *tlsfiles.Holder, log *slog.Logger) {
+	c := h.Certificate()
+	if c == nil || c.Leaf == nil {
+		return
+	}
+	left := time.Until(c.Leaf.NotAfter)
+	args := []any{"subject", c.Leaf.Subject.CommonName, "not_after", c.Leaf.NotAfter.Format(time.RFC3339), "mutual_tls", h.Files().CA != ""}
+	if left < certWarnBefore {
+		log.Warn("TLS certificate expires soon: replace the files and send SIGHUP", append(args, "left", left.Round(time.Hour))...)
+		return
+	}
+	log.Info("TLS certificate", args...)
 }
 
 // securityEnv lists the serve variables that `dynkv dev` does not pass to
