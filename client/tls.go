@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -40,6 +41,19 @@ func (c *Client) setTLS(cfg Config) error {
 	}
 	c.http.Transport.(*http.Transport).TLSClientConfig = tc
 	return nil
+}
+
+// tlsProblem returns an error wrapping ErrTLS when a call to ep did not
+// reach the node because of TLS (a failed handshake, or plain HTTP sent to
+// an HTTPS port), and nil otherwise.
+func tlsProblem(ctx context.Context, ep string, resp *response, err error) error {
+	switch {
+	case err == nil:
+		return plainToHTTPS(resp)
+	case ctx.Err() != nil:
+		return nil // the caller gave up; that is what to report
+	}
+	return tlsFailure(ep, err)
 }
 
 // tlsFailure returns an error wrapping ErrTLS when err (from sending to ep)

@@ -54,12 +54,11 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 		}
 		tried = append(tried, ep.name)
 		resp, err := c.roundTrip(ctx, ep, cl)
+		tlsErr := tlsProblem(ctx, ep.name, resp, err)
 		switch {
-		case err == nil && plainToHTTPS(resp) != nil:
-			lastErr = plainToHTTPS(resp) // not served: any call may move on
-		case err != nil && ctx.Err() == nil && tlsFailure(ep.name, err) != nil:
-			lastErr = tlsFailure(ep.name, err) // nothing was sent
-			c.log.Warn("TLS failure, trying the next endpoint", "endpoint", ep.name, "err", lastErr)
+		case tlsErr != nil: // the node served nothing: any call may move on
+			lastErr = tlsErr
+			c.log.Warn("TLS failure, trying the next endpoint", "endpoint", ep.name, "err", tlsErr)
 		case err == nil && cl.retryable && refused(resp):
 			lastErr = newError(resp)
 			c.log.Debug("endpoint refused the request, failing over", "endpoint", ep.name, "err", lastErr)
