@@ -10,7 +10,7 @@ import (
 	"github.com/dynkv/dynkv/internal/tlsfiles/tlstest"
 )
 
-// TestClientCmdsCAFile: put, get and status reach an HTTPS node given its
+// TestClientCmdsCAFile: put, get, status and bench reach an HTTPS node given its
 // CA with --ca-file (or DYNKV_CA_FILE), and fail with a message that names
 // the fix without it; the ring commands' client trusts the same CA.
 func TestClientCmdsCAFile(t *testing.T) {
@@ -41,6 +41,11 @@ func TestClientCmdsCAFile(t *testing.T) {
 	_, errOut, code = clientCLI(t, "", "get", ep, "--ca-file", p.KeyFile, "k")
 	if code != 2 || !strings.Contains(errOut, "holds no PEM certificate") {
 		t.Errorf("get with a key as --ca-file: exit %d, %q", code, errOut)
+	}
+	out, errOut, code := clientCLI(t, "", "bench", ep, "--ca-file", ca.File, "--quiet",
+		"--workload", "c", "--keys", "10", "--load", "--ops", "20", "--concurrency", "2")
+	if code != 0 || !strings.Contains(out, " 20 ops") {
+		t.Errorf("bench with --ca-file: exit %d, %q: %s", code, out, errOut)
 	}
 	t.Setenv(clientCAEnv, ca.File)
 	if out, errOut, code := clientCLI(t, "", "status", ep); code != 0 || !strings.Contains(out, "n1") {
