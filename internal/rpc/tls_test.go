@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"runtime"
@@ -109,4 +110,46 @@ func TestMutualTLSRefusals(t *testing.T) {
 	plain.Close()
 	s.Close()
 	noLeaks(t, base)
+}
+
+// BenchmarkTCPCallTLS compares pipelined calls over plain TCP and over
+// mutual TLS, many callers at once as a coordinator makes them.
+func BenchmarkTCPCallTLS(b *testing.B) {
+	ca := tlstest.NewCA(b)
+	p := ca.Issue(b, "n1")
+	h, err := tlsfiles.Load(tlsfiles.Files{Cert: p.CertFile, Key: p.KeyFile, CA: ca.File})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srvTLS, _ := h.MutualServerConfig()
+	cliTLS, _ := h.ClientConfig()
+	for _, size := range benchSizes {
+		for _, mode := range []string{"plain", "mtls"} {
+			b.Run(fmt.Sprintf("body=%d/%s", size, mode), func(b *testing.B) {
+				var sc, cc Config
+				if mode == "mtls" {
+					sc.ServerTLS, cc.ClientTLS = srvTLS, cliTLS
+				}
+				s := startServer(b, reply, sc)
+				c := newTestClient(b, cc)
+				ctx := context.Background()
+				if _, err := c.Call(ctx, s.Addr(), 1, nil); err != nil { // dial and handshake outside the timing
+					b.Fatal(err)
+				}
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				b.SetParallelism(16)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					body := make([]byte, size)
+					for pb.Next() {
+						if _, err := c.Call(ctx, s.Addr(), 1, body); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+		}
+	}
 }
