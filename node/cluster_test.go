@@ -100,7 +100,11 @@ func (c *testCluster) stop() {
 // gossip sees them all alive.
 func (c *testCluster) waitRing(size int) {
 	c.t.Helper()
-	c.eventually(10*time.Second, func() error {
+	limit := 10 * time.Second
+	if raceEnabled {
+		limit *= 3 // a join over real TCP (the TLS tests) takes seconds under -race on a busy machine
+	}
+	c.eventually(limit, func() error {
 		for _, n := range c.nodes {
 			if n == nil {
 				continue
