@@ -46,6 +46,7 @@ type Node struct {
 	mem     *membership
 	coord   *quorum.Coordinator
 	reps    *replicas
+	metrics *Metrics
 	hints   *hintedhandoff.Manager // nil when hinted handoff is off
 	aae     *aae                   // nil when anti-entropy is off
 	changer *changer               // runs ring changes
@@ -80,7 +81,7 @@ func Start(cfg Config) (*Node, error) {
 			cfg.Logger.Info("binding every interface: telling peers this host's private address (choose another with --advertise-host)", "advertise_host", cfg.AdvertiseHost)
 		}
 	}
-	n := &Node{cfg: cfg, name: cfg.Name, logger: cfg.Logger.With("node", cfg.Name)}
+	n := &Node{cfg: cfg, name: cfg.Name, logger: cfg.Logger.With("node", cfg.Name), metrics: newMetrics(cfg.Version)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.open(); err != nil {
 		n.closeAll(n.ctx, false)
@@ -223,7 +224,7 @@ func (n *Node) listen() error {
 
 func (n *Node) serveHTTP() {
 	n.http = &http.Server{
-		Handler:           n.authenticate(n.handler()),
+		Handler:           n.metrics.instrument(n.authenticate(n.handler())),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		WriteTimeout:      n.cfg.MaxTimeout + 10*time.Second,
