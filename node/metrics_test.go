@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -168,5 +169,102 @@ func TestInstrumentAllocatesNothing(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), `value:"503"`) {
 		t.Fatalf("503s were not counted: %s", buf.String())
+	}
+}
+
+// sumMetric adds up the samples of family name (with labels want) over the
+// running nodes.
+func (c *testCluster) sumMetric(name string, want map[string]string) float64 {
+	c.t.Helper()
+	var sum float64
+	for i, n := range c.nodes {
+		if n != nil {
+			v, _ := metricValue(c.scrape(i, nil), name, want)
+			sum += v
+		}
+	}
+	return sum
+}
+
+// TestMetricsCluster: with a node down, a write leaves a hint (counted, with
+// its bytes pending), a write with w=3 fails its quorum (counted as unmet
+// and as a 503), and gossip's view shows one member dead.
+func TestMetricsCluster(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	fams := c.scrape(0, nil)
+	if v := mustMetric(t, fams, "dynkv_members", map[string]string{"state": "alive"}); v != 3 {
+		t.Fatalf("dynkv_members{state=alive} = %v, want 3", v)
+	}
+	c.crash(2)
+	c.net.Refuse("n3:9000", true)
+	mustStatus(t, "put w=2", c.put(0, "k", "?w=2", "v", ""), http.StatusNoContent)
+	c.eventually(5*time.Second, func() error {
+		fams := c.scrape(0, nil)
+		for _, name := range []string{"dynkv_hints_written_total", "dynkv_hints_pending", "dynkv_hints_pending_bytes"} {
+			if v, _ := metricValue(fams, name, nil); v <= 0 {
+				return fmt.Errorf("%s = %v, want > 0", name, v)
+			}
+		}
+		return nil
+	})
+	mustStatus(t, "put w=3", c.put(0, "k2", "?w=3", "v", ""), http.StatusServiceUnavailable)
+	fams = c.scrape(0, nil)
+	if v := mustMetric(t, fams, "dynkv_quorum_failures_total", map[string]string{"op": "write", "kind": "unmet"}); v != 1 {
+		t.Errorf("write quorum failures = %v, want 1", v)
+	}
+	if v := mustMetric(t, fams, "dynkv_http_requests_total", map[string]string{"op": "put", "code": "503"}); v != 1 {
+		t.Errorf("503 puts = %v, want 1", v)
+	}
+	c.eventually(10*time.Second, func() error {
+		fams := c.scrape(0, nil)
+		if v, _ := metricValue(fams, "dynkv_members", map[string]string{"state": "dead"}); v != 1 {
+			return fmt.Errorf("dynkv_members{state=dead} = %v, want 1", v)
+		}
+		return nil
+	})
+	// Pebble's own metrics are there and moving.
+	if v := mustMetric(t, fams, "dynkv_pebble_wal_bytes_written_total", nil); v <= 0 {
+		t.Errorf("WAL bytes written = %v", v)
+	}
+}
+
+// TestMetricsReadRepair: a replica that missed a write is repaired by the
+// next read that reaches it, and the repair is counted.
+func TestMetricsReadRepair(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *Config) { cfg.HintedHandoff, cfg.AAEInterval = false, 0 })
+	c.net.Refuse("n3:9000", true)
+	mustStatus(t, "put", c.put(0, "k", "?w=2", "v", ""), http.StatusNoContent)
+	c.net.Refuse("n3:9000", false)
+	if st, _, _ := c.get(0, "k", "?r=3"); st != http.StatusOK {
+		t.Fatalf("read: %d", st)
+	}
+	c.eventually(5*time.Second, func() error {
+		if v := c.sumMetric("dynkv_read_repairs_total", nil); v < 1 {
+			return fmt.Errorf("read repairs = %v, want >= 1", v)
+		}
+		return nil
+	})
+}
+
+// TestMetricsAntiEntropy: exchanges that repair keys are counted by result,
+// and the keys they repaired.
+func TestMetricsAntiEntropy(t *testing.T) {
+	c := startCluster(t, 3, aaeConfig)
+	c.net.Refuse("n3:9000", true)
+	for k := range 20 {
+		mustStatus(t, "put", c.put(0, fmt.Sprintf("k%d", k), "?w=2", "v", ""), http.StatusNoContent)
+	}
+	c.net.Refuse("n3:9000", false)
+	c.eventually(15*time.Second, func() error {
+		if v := c.sumMetric("dynkv_aae_keys_repaired_total", nil); v < 20 {
+			return fmt.Errorf("keys repaired = %v, want >= 20", v)
+		}
+		if v := c.sumMetric("dynkv_aae_exchanges_total", map[string]string{"result": "repaired"}); v < 1 {
+			return fmt.Errorf("repairing exchanges = %v", v)
+		}
+		return nil
+	})
+	if v := c.sumMetric("dynkv_aae_exchanges_total", map[string]string{"result": "clean"}); v < 1 {
+		t.Errorf("clean exchanges = %v, want some", v)
 	}
 }

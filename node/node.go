@@ -87,6 +87,10 @@ func Start(cfg Config) (*Node, error) {
 		n.closeAll(n.ctx, false)
 		return nil, err
 	}
+	if err := n.registerCollectors(); err != nil {
+		n.closeAll(n.ctx, false)
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	n.phase.Store(phaseServing)
 	n.logger.Info("serving", "http", n.cfg.HTTPAddr, "rpc", n.cfg.RPCAddr, "gossip", n.cfg.GossipAddr,
 		"actor", fmt.Sprintf("%016x", uint64(n.actor)))
