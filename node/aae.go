@@ -31,11 +31,12 @@ type aae struct {
 	tombSeen  map[int]map[string]time.Time // tombstone-only keys, first seen
 	lastReap  map[int]time.Time
 	exchanges atomic.Int64
-	// Exchanges by result, for /metrics: found nothing to repair, repaired
-	// keys, failed.
-	exchangesClean, exchangesRepaired, exchangesFailed atomic.Int64
 	reaped    atomic.Int64
 	rebuilds  atomic.Int32 // trees being rebuilt now
+
+	// Exchanges by result, for /metrics: found nothing to repair,
+	// repaired keys, failed.
+	exchangesClean, exchangesRepaired, exchangesFailed atomic.Int64
 }
 
 // partTree is one partition's tree. Writes hold mu shared while they change
