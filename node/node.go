@@ -46,10 +46,13 @@ type Node struct {
 	mem     *membership
 	coord   *quorum.Coordinator
 	reps    *replicas
-	metrics *Metrics
 	hints   *hintedhandoff.Manager // nil when hinted handoff is off
 	aae     *aae                   // nil when anti-entropy is off
 	changer *changer               // runs ring changes
+
+	metrics *Metrics
+	// quorumLogs bounds the failed-quorum warnings (logs.go).
+	quorumLogs *logBudget
 
 	rpcServer io.Closer
 	rpcClient rpc.Transport
@@ -83,6 +86,7 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, name: cfg.Name, logger: cfg.Logger.With("node", cfg.Name), metrics: newMetrics(cfg.Version)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.quorumLogs = n.newQuorumLogs()
 	if err := n.open(); err != nil {
 		n.closeAll(n.ctx, false)
 		return nil, err
@@ -309,6 +313,7 @@ func (n *Node) closeAll(ctx context.Context, clean bool) error {
 		n.rpcClient.Close()
 	}
 	n.wg.Wait()
+	n.quorumLogs.Stop()
 	n.phase.Store(phaseStopped)
 	if n.store == nil {
 		return nil
