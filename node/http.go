@@ -341,7 +341,7 @@ func (n *Node) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) 
 		body = make([]byte, r.ContentLength)
 		_, err = io.ReadFull(r.Body, body)
 	} else {
-		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		body, err = io.ReadAll(http.MaxBytesReader(unwrapRecorder(w), r.Body, limit))
 	}
 	var tooBig *http.MaxBytesError
 	switch {

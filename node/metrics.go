@@ -173,5 +173,15 @@ func (s *statusRecorder) Write(p []byte) (int, error) {
 	return s.ResponseWriter.Write(p)
 }
 
+// unwrapRecorder returns the server's own writer under a statusRecorder:
+// http.MaxBytesReader tells it (through an unexported method) to close the
+// connection after a body that was too large.
+func unwrapRecorder(w http.ResponseWriter) http.ResponseWriter {
+	if s, ok := w.(*statusRecorder); ok {
+		return s.ResponseWriter
+	}
+	return w
+}
+
 // Unwrap lets http.ResponseController reach the connection's writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
