@@ -113,6 +113,7 @@ func (n *Node) coordinateWrite(ctx context.Context, v *view, p int, pref []strin
 		Fallbacks: n.fallbacks(v, p),
 		KeepHints: n.hints != nil,
 	})
+	n.noteQuorumFailure(ctx, p, err)
 	return writeResult{context: vclock.EncodeContext(vclock.WriterContext(before, set, seen, dot)), WriteResult: res}, err
 }
 
@@ -236,11 +237,13 @@ type readOp struct {
 func (n *Node) read(ctx context.Context, op readOp) (quorum.ReadResult, error) {
 	v := n.mem.current()
 	p := v.ring.Partition(op.key)
-	return n.coord.Read(ctx, quorum.ReadRequest{
+	res, err := n.coord.Read(ctx, quorum.ReadRequest{
 		Partition: p,
 		Key:       op.key,
 		Targets:   n.readTargets(v, p),
 		R:         op.r,
 		PR:        op.pr,
 	})
+	n.noteQuorumFailure(ctx, p, err)
+	return res, err
 }

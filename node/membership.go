@@ -432,7 +432,8 @@ func (m *membership) liveStates() map[string]string {
 func (m *membership) setLiveness(name, state string) {
 	for {
 		old := m.liveness.Load()
-		if (*old)[name] == state {
+		prev, known := (*old)[name]
+		if prev == state {
 			return
 		}
 		next := make(map[string]string, len(*old)+1)
@@ -441,10 +442,23 @@ func (m *membership) setLiveness(name, state string) {
 		}
 		next[name] = state
 		if m.liveness.CompareAndSwap(old, &next) {
-			m.logger.Info("member state", "member", name, "state", state)
+			m.logger.Info(livenessMessage(known, state), "member", name, "state", state)
 			m.noteDown(name, state)
 			return
 		}
+	}
+}
+
+// livenessMessage names a change of a member's liveness, logged once per
+// change: gossip reports a graceful shutdown and a failure alike.
+func livenessMessage(known bool, state string) string {
+	switch {
+	case state != stateAlive:
+		return "member down (failed or left gossip)"
+	case known:
+		return "member rejoined"
+	default:
+		return "member joined"
 	}
 }
 
@@ -502,10 +516,15 @@ func (m *membership) mergeRecords(recs []memberRecord) {
 			}
 			continue
 		}
+		prev, had := m.state[r.Name]
 		if m.state.merge(r) {
 			changed = true
 			rebroadcast = append(rebroadcast, r)
-			m.logger.Info("ring member", "member", r.Name, "status", r.Status, "gen", r.Gen)
+			level := slog.LevelDebug // a new generation or phase of the same status
+			if !had || prev.Status != r.Status {
+				level = slog.LevelInfo
+			}
+			m.logger.Log(context.Background(), level, "ring member", "member", r.Name, "ring_state", ringStateName(r.Status), "gen", r.Gen)
 		}
 	}
 	if !changed {

@@ -50,6 +50,10 @@ type Node struct {
 	aae     *aae                   // nil when anti-entropy is off
 	changer *changer               // runs ring changes
 
+	metrics *Metrics
+	// quorumLogs bounds the failed-quorum warnings (logs.go).
+	quorumLogs *logBudget
+
 	rpcServer io.Closer
 	rpcClient rpc.Transport
 	http      *http.Server
@@ -80,11 +84,16 @@ func Start(cfg Config) (*Node, error) {
 			cfg.Logger.Info("binding every interface: telling peers this host's private address (choose another with --advertise-host)", "advertise_host", cfg.AdvertiseHost)
 		}
 	}
-	n := &Node{cfg: cfg, name: cfg.Name, logger: cfg.Logger.With("node", cfg.Name)}
+	n := &Node{cfg: cfg, name: cfg.Name, logger: cfg.Logger.With("node", cfg.Name), metrics: newMetrics(cfg.Version)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.quorumLogs = n.newQuorumLogs()
 	if err := n.open(); err != nil {
 		n.closeAll(n.ctx, false)
 		return nil, err
+	}
+	if err := n.registerCollectors(); err != nil {
+		n.closeAll(n.ctx, false)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	n.phase.Store(phaseServing)
 	n.logger.Info("serving", "http", n.cfg.HTTPAddr, "rpc", n.cfg.RPCAddr, "gossip", n.cfg.GossipAddr,
@@ -223,7 +232,7 @@ func (n *Node) listen() error {
 
 func (n *Node) serveHTTP() {
 	n.http = &http.Server{
-		Handler:           n.authenticate(n.handler()),
+		Handler:           n.metrics.instrument(n.authenticate(n.handler())),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		WriteTimeout:      n.cfg.MaxTimeout + 10*time.Second,
@@ -304,6 +313,7 @@ func (n *Node) closeAll(ctx context.Context, clean bool) error {
 		n.rpcClient.Close()
 	}
 	n.wg.Wait()
+	n.quorumLogs.Stop()
 	n.phase.Store(phaseStopped)
 	if n.store == nil {
 		return nil

@@ -404,3 +404,23 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 	p.l.Error("pebble fatal", "msg", msg)
 	panic("pebble: " + msg)
 }
+
+// ValueCacheStats returns the value cache's counters; ok is false when the
+// cache is off.
+func (s *Store) ValueCacheStats() (st CacheStats, ok bool) {
+	if s.vals == nil {
+		return CacheStats{}, false
+	}
+	return s.vals.stats(), true
+}
+
+// PebbleMetrics returns pebble's own metrics (compactions, WAL, block
+// cache, memtables, levels), or ErrClosed after Close.
+func (s *Store) PebbleMetrics() (*pebble.Metrics, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	return s.db.Metrics(), nil
+}
