@@ -45,6 +45,10 @@ type Config struct {
 	DefaultTimeout time.Duration // request timeout when the client gives none
 	MaxTimeout     time.Duration // largest timeout a client may ask for
 
+	// Limits protect the node: concurrency, header and body sizes,
+	// connection timeouts, siblings per key, free disk (limits.go).
+	Limits Limits
+
 	// HintedHandoff enables sloppy quorums: fallbacks stand in for down
 	// primaries and keep hints for them. Off, writes to down primaries are
 	// simply missed until anti-entropy repairs them.
@@ -114,6 +118,7 @@ func DefaultConfig() Config {
 		MaxValueSize:      4 << 20,
 		DefaultTimeout:    5 * time.Second,
 		MaxTimeout:        time.Minute,
+		Limits:            DefaultLimits(),
 		Version:           "dev",
 		HintedHandoff:     true,
 		Hints:             hintedhandoff.DefaultConfig(),
@@ -155,6 +160,9 @@ func (c Config) Validate() error {
 	}
 	if c.DefaultTimeout <= 0 || c.MaxTimeout < c.DefaultTimeout {
 		return fmt.Errorf("--timeout must be positive and at most %s, got %s", c.MaxTimeout, c.DefaultTimeout)
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return err
 	}
 	if c.HintedHandoff {
 		if err := c.Hints.Validate(); err != nil {

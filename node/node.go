@@ -54,6 +54,7 @@ type Node struct {
 	rpcClient rpc.Transport
 	http      *http.Server
 	httpLn    net.Listener
+	admit     *admission // the concurrency cap in front of the handlers
 
 	phase    atomic.Int32
 	ctx      context.Context // ends when the node stops
@@ -212,6 +213,7 @@ func (n *Node) listen() error {
 	}
 	rcfg := rpc.DefaultConfig()
 	rcfg.Logger = n.logger.With("component", "rpc")
+	rcfg.IdleTimeout = n.cfg.Limits.RPCIdleTimeout
 	srv, err := rpc.Listen(n.cfg.RPCAddr, n, rcfg)
 	if err != nil {
 		return fmt.Errorf("--rpc-addr: %w", err)
@@ -222,15 +224,12 @@ func (n *Node) listen() error {
 }
 
 func (n *Node) serveHTTP() {
+	n.admit = newAdmission(n.cfg.Limits, n.authenticate(n.handler()))
 	n.http = &http.Server{
-		Handler:           n.authenticate(n.handler()),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		WriteTimeout:      n.cfg.MaxTimeout + 10*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug),
+		Handler:  n.admit,
+		ErrorLog: slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug),
 	}
+	n.cfg.Limits.httpServer(n.http, n.cfg.MaxTimeout)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
