@@ -49,6 +49,8 @@ type Node struct {
 	hints   *hintedhandoff.Manager // nil when hinted handoff is off
 	aae     *aae                   // nil when anti-entropy is off
 	changer *changer               // runs ring changes
+	// conflicts lists the keys with the most siblings and largest contexts.
+	conflicts *conflicts
 
 	rpcServer io.Closer
 	rpcClient rpc.Transport
@@ -107,6 +109,8 @@ func (n *Node) open() error {
 		n.aae = newAAE(n)
 		scfg.Observer = n.aae.observe
 	}
+	n.conflicts = newConflicts(n.cfg.Limits.SiblingWarning)
+	scfg.Observer = n.conflicts.observer(scfg.Observer)
 	st, err := store.Open(scfg)
 	if err != nil {
 		return err
