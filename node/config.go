@@ -86,6 +86,9 @@ type Config struct {
 	FS           vfs.FS                   // nil: the real disk
 	Gossip       func(*memberlist.Config) // adjusts memberlist's config (timing, transport)
 	HTTPListener net.Listener             // nil: listen on HTTPAddr
+	// FreeSpace reads the free bytes of the data dir's file system (nil:
+	// statfs), for tests of Limits.MinFreeDisk.
+	FreeSpace func(dir string) (uint64, error)
 	// Now is the node's wall clock (nil: time.Now). Simulations skew it per
 	// node to show that no outcome depends on clocks agreeing: versions are
 	// ordered by vector clocks only, and clocks time only local things

@@ -109,6 +109,7 @@ func (n *Node) open() error {
 		n.aae = newAAE(n)
 		scfg.Observer = n.aae.observe
 	}
+	scfg.MinFreeDisk, scfg.FreeSpace = n.cfg.Limits.MinFreeDisk, n.cfg.FreeSpace
 	n.conflicts = newConflicts(n.cfg.Limits.SiblingWarning)
 	scfg.Observer = n.conflicts.observer(scfg.Observer)
 	st, err := store.Open(scfg)
