@@ -118,3 +118,41 @@ func TestDiskFullNodes(t *testing.T) {
 		return nil
 	})
 }
+
+// TestForwardPastFullReplica: a node that holds no replica of a key
+// forwards a write past a replica whose disk is full (it refused before
+// storing anything) to the next one.
+func TestForwardPastFullReplica(t *testing.T) {
+	var full atomic.Bool
+	c := startCluster(t, 3, func(cfg *Config) {
+		cfg.N, cfg.R, cfg.W = 2, 1, 1
+		cfg.Limits.MinFreeDisk = 1 << 30
+		if cfg.Name == "n1" {
+			cfg.FreeSpace = func(string) (uint64, error) {
+				if full.Load() {
+					return 1 << 20, nil
+				}
+				return 1 << 40, nil
+			}
+		}
+	})
+	v := c.nodes[0].mem.current()
+	key := ""
+	for i := 0; key == ""; i++ {
+		k := fmt.Sprint("key", i)
+		if pref := v.ring.Preflist(v.ring.Partition([]byte(k))); slices.Equal(pref, []string{"n1", "n2"}) {
+			key = k
+		}
+	}
+	full.Store(true)
+	c.eventually(5*time.Second, func() error {
+		if got := c.nodes[0].Status().Storage; got != "disk_full" {
+			return fmt.Errorf("n1 storage %q", got)
+		}
+		return nil
+	})
+	mustStatus(t, "write at n3, forwarded past the full n1", c.put(2, key, "?w=1", "v", ""), http.StatusNoContent)
+	if st, _, vals := c.get(1, key, "?r=2"); st != http.StatusOK || !slices.Equal(vals, []string{"v"}) {
+		t.Fatalf("read at n2: %d %v", st, vals)
+	}
+}
