@@ -51,6 +51,8 @@ func (n *Node) handler() http.Handler {
 			n.onlyGet(w, r, func(w http.ResponseWriter, r *http.Request) {
 				n.servePreflist(w, r, strings.TrimPrefix(path, "/preflist/"))
 			})
+		case path == "/admin/conflicts":
+			n.onlyGet(w, r, n.serveConflicts)
 		case path == "/admin/aae/rebuild":
 			n.serveRebuild(w, r)
 		case path == "/admin/leave":
@@ -356,6 +358,9 @@ func (n *Node) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) 
 
 // writeOpError maps a failed read or write to its status code.
 func writeOpError(w http.ResponseWriter, op string, err error) {
+	if writeLimitError(w, err) {
+		return
+	}
 	var qe *quorum.Error
 	var fe *forwardError
 	countName := "replied"

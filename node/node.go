@@ -49,6 +49,8 @@ type Node struct {
 	hints   *hintedhandoff.Manager // nil when hinted handoff is off
 	aae     *aae                   // nil when anti-entropy is off
 	changer *changer               // runs ring changes
+	// conflicts lists the keys with the most siblings and largest contexts.
+	conflicts *conflicts
 
 	metrics *Metrics
 	// quorumLogs bounds the failed-quorum warnings (logs.go).
@@ -58,6 +60,7 @@ type Node struct {
 	rpcClient rpc.Transport
 	http      *http.Server
 	httpLn    net.Listener
+	admit     *admission // the concurrency cap in front of the handlers
 
 	phase    atomic.Int32
 	ctx      context.Context // ends when the node stops
@@ -115,6 +118,9 @@ func (n *Node) open() error {
 		n.aae = newAAE(n)
 		scfg.Observer = n.aae.observe
 	}
+	scfg.MinFreeDisk, scfg.FreeSpace = n.cfg.Limits.MinFreeDisk, n.cfg.FreeSpace
+	n.conflicts = newConflicts(n.cfg.Limits.SiblingWarning)
+	scfg.Observer = n.conflicts.observer(scfg.Observer)
 	st, err := store.Open(scfg)
 	if err != nil {
 		return err
@@ -221,6 +227,7 @@ func (n *Node) listen() error {
 	}
 	rcfg := rpc.DefaultConfig()
 	rcfg.Logger = n.logger.With("component", "rpc")
+	rcfg.IdleTimeout = n.cfg.Limits.RPCIdleTimeout
 	srv, err := rpc.Listen(n.cfg.RPCAddr, n, rcfg)
 	if err != nil {
 		return fmt.Errorf("--rpc-addr: %w", err)
@@ -231,15 +238,12 @@ func (n *Node) listen() error {
 }
 
 func (n *Node) serveHTTP() {
+	n.admit = newAdmission(n.cfg.Limits, n.authenticate(n.handler()))
 	n.http = &http.Server{
-		Handler:           n.metrics.instrument(n.authenticate(n.handler())),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		WriteTimeout:      n.cfg.MaxTimeout + 10*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug),
+		Handler:  n.metrics.instrument(n.admit),
+		ErrorLog: slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug),
 	}
+	n.cfg.Limits.httpServer(n.http, n.cfg.MaxTimeout)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

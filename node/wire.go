@@ -115,6 +115,12 @@ type wireError struct {
 	Msg     string        `msgpack:"m"`
 	Quorum  *quorum.Error `msgpack:"q"`
 	Unavail bool          `msgpack:"u"` // no replica could coordinate
+	// Siblings: the write was refused for too many siblings (409).
+	Siblings *TooManySiblingsError `msgpack:"ts,omitempty"`
+	// Storage: the coordinator's store refused the write before storing
+	// it (disk full or failed), so another replica may coordinate it.
+	// "disk_full" or "failed" (storageState), "" otherwise.
+	Storage string `msgpack:"st,omitempty"`
 }
 
 // The three messages of every client request (replica reads and writes)
