@@ -101,6 +101,20 @@ func (c *conflicts) offer(r ConflictRow) {
 	c.contexts.offer(r, r.ContextBytes > 0)
 }
 
+// overWarning counts the keys of the siblings table above the warning
+// level: the keys this node knows to be past it (at most maxConflictRows).
+func (c *conflicts) overWarning() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	over := 0
+	for _, r := range c.siblings.rows {
+		if r.Siblings > c.warnAbove {
+			over++
+		}
+	}
+	return over
+}
+
 func (c *conflicts) report(limit int) (most, largest []ConflictRow) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

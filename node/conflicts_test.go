@@ -95,6 +95,13 @@ func TestMaxSiblings(t *testing.T) {
 	if w := c.nodes[1].SiblingWarnings(); w != 1 {
 		t.Fatalf("n2 counted %d writes above the warning level, want 1", w)
 	}
+	fams := c.scrape(1, nil)
+	if w := mustMetric(t, fams, "dynkv_sibling_warnings_total", nil); w != 1 {
+		t.Fatalf("dynkv_sibling_warnings_total = %v, want 1", w)
+	}
+	if k := mustMetric(t, fams, "dynkv_keys_over_sibling_warning", nil); k != 1 {
+		t.Fatalf("dynkv_keys_over_sibling_warning = %v, want 1", k)
+	}
 	r := c.do(1, http.MethodGet, "/admin/conflicts?limit=5", nil, nil)
 	mustStatus(t, "conflicts", r, http.StatusOK)
 	most := r.json(t)["most_siblings"].([]any)
@@ -108,6 +115,9 @@ func TestMaxSiblings(t *testing.T) {
 	r = c.do(1, http.MethodGet, "/admin/conflicts", nil, nil)
 	if most := r.json(t)["most_siblings"].([]any); len(most) != 0 {
 		t.Fatalf("resolved key still listed: %v", most)
+	}
+	if k := mustMetric(t, c.scrape(1, nil), "dynkv_keys_over_sibling_warning", nil); k != 0 {
+		t.Fatalf("dynkv_keys_over_sibling_warning after resolving = %v, want 0", k)
 	}
 }
 

@@ -53,6 +53,12 @@ func TestFailingFsyncNode(t *testing.T) {
 	if got := c.nodes[0].Status().Storage; got != "ok" {
 		t.Fatalf("n1 storage %q, want ok", got)
 	}
+	if v := mustMetric(t, c.scrape(2, nil), "dynkv_storage_state", map[string]string{"state": "failed"}); v != 1 {
+		t.Fatalf("n3 dynkv_storage_state{state=failed} = %v, want 1", v)
+	}
+	if v := mustMetric(t, c.scrape(0, nil), "dynkv_storage_state", map[string]string{"state": "ok"}); v != 1 {
+		t.Fatalf("n1 dynkv_storage_state{state=ok} = %v, want 1", v)
+	}
 	r = c.do(2, http.MethodGet, "/health", nil, nil)
 	if m := r.json(t); r.status != http.StatusOK || m["status"] != "degraded" || m["storage"] != "failed" {
 		t.Fatalf("/health of the failing node: %d %v", r.status, m)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -105,6 +106,7 @@ func (l Limits) httpServer(srv *http.Server, maxTimeout time.Duration) {
 // client try another node.
 type admission struct {
 	slots   chan struct{} // one token per request in flight; nil: no cap
+	refused atomic.Uint64 // requests answered 503 overloaded
 	maxBody int64
 	next    http.Handler
 }
@@ -130,6 +132,7 @@ func (a *admission) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case a.slots <- struct{}{}:
 			defer func() { <-a.slots }()
 		default:
+			a.refused.Add(1)
 			w.Header().Set("Retry-After", "1")
 			writeError(w, http.StatusServiceUnavailable, "overloaded", map[string]any{
 				"detail": "this node is serving its limit of " + strconv.Itoa(cap(a.slots)) +

@@ -57,6 +57,9 @@ func TestOverloadRefusedFast(t *testing.T) {
 	if res, err := cl.Get(srv.URL + "/health"); err != nil || res.StatusCode != http.StatusNoContent {
 		t.Fatalf("/health while overloaded: %v %v", res, err)
 	}
+	if n := a.refused.Load(); n != 1 {
+		t.Fatalf("%d requests counted as refused for overload, want 1", n)
+	}
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -49,7 +49,7 @@ const (
 func (n *Node) registerCollectors() error {
 	for _, c := range []prometheus.Collector{
 		n.quorumCollector(), n.membersCollector(), n.storeCollector(), n.rpcCollector(),
-		n.hintsCollector(), n.aaeCollector(),
+		n.hintsCollector(), n.aaeCollector(), n.limitsCollector(),
 	} {
 		if err := n.metrics.Register(c); err != nil {
 			return err
@@ -234,6 +234,34 @@ func (n *Node) rpcCollector() prometheus.Collector {
 			emit(inflight, gauge, float64(s.InFlight), side.name)
 			emit(sent, counter, float64(s.FramesSent), side.name)
 			emit(received, counter, float64(s.FramesReceived), side.name)
+		}
+	}
+	return c
+}
+
+func (n *Node) limitsCollector() prometheus.Collector {
+	c := &funcCollector{}
+	warnings := c.desc("sibling_warnings_total", "Writes that left a key with more siblings than --sibling-warning.")
+	over := c.desc("keys_over_sibling_warning", "Keys this node holds with more siblings than --sibling-warning (as tracked for GET /admin/conflicts, at most 256).")
+	overloaded := c.desc("http_overloaded_total", "Requests refused at once with 503 overloaded (--max-concurrent-requests).")
+	inflight := c.desc("http_inflight_requests", "HTTP requests being served (/health excepted).")
+	storage := c.desc("storage_state", "1 for the store's current write health: ok, disk_full (writes refused until space is freed) or failed (a WAL write or fsync failed: writes refused until restart).", "state")
+	c.collect = func(emit emitFunc) {
+		if c := n.conflicts; c != nil {
+			emit(warnings, counter, float64(c.warnings.Load()))
+			emit(over, gauge, float64(c.overWarning()))
+		}
+		if a := n.admit; a != nil {
+			emit(overloaded, counter, float64(a.refused.Load()))
+			emit(inflight, gauge, float64(a.inFlight()))
+		}
+		state := n.store.State()
+		for _, s := range []string{"ok", "disk_full", "failed"} {
+			v := 0.0
+			if s == state {
+				v = 1
+			}
+			emit(storage, gauge, v, s)
 		}
 	}
 	return c
