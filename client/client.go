@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,6 +53,14 @@ type Config struct {
 	// request, for nodes started with --auth-token-file (or, for admin
 	// calls, --admin-token-file).
 	Token string
+	// CAFile, if set, names a PEM file of the CA certificates that sign the
+	// nodes' certificates, for https:// endpoints of nodes started with
+	// --tls-cert (a private CA the system does not trust). TLS, if set, is
+	// the TLS config to start from (client certificates, ServerName). Both
+	// apply to the default HTTP client only: with HTTPClient set, configure
+	// its transport instead. Certificate failures match ErrTLS.
+	CAFile string
+	TLS    *tls.Config
 }
 
 // DefaultConfig returns a Config for a single local node (the first node of
@@ -85,6 +94,9 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{http: newHTTPClient(cfg.HTTPClient), log: cfg.Logger, now: time.Now}
 	if cfg.Token != "" {
 		c.auth = "Bearer " + cfg.Token
+	}
+	if err := c.setTLS(cfg); err != nil {
+		return nil, err
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

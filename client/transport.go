@@ -55,6 +55,11 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 		tried = append(tried, ep.name)
 		resp, err := c.roundTrip(ctx, ep, cl)
 		switch {
+		case err == nil && plainToHTTPS(resp) != nil:
+			lastErr = plainToHTTPS(resp) // not served: any call may move on
+		case err != nil && ctx.Err() == nil && tlsFailure(ep.name, err) != nil:
+			lastErr = tlsFailure(ep.name, err) // nothing was sent
+			c.log.Warn("TLS failure, trying the next endpoint", "endpoint", ep.name, "err", lastErr)
 		case err == nil && (cl.retryable && refused(resp) || unexecuted(resp)):
 			lastErr = newError(resp)
 			c.log.Debug("endpoint refused the request, failing over", "endpoint", ep.name, "err", lastErr)

@@ -179,7 +179,7 @@ func (r resp) json(t *testing.T) map[string]any {
 
 func (c *testCluster) do(i int, method, path string, body []byte, hdr map[string]string) resp {
 	c.t.Helper()
-	req, err := http.NewRequest(method, "http://"+c.nodes[i].HTTPAddr()+path, bytes.NewReader(body))
+	req, err := http.NewRequest(method, c.nodes[i].HTTPScheme()+"://"+c.nodes[i].HTTPAddr()+path, bytes.NewReader(body))
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -36,6 +36,9 @@ type Config struct {
 	// GossipKey, if set, encrypts gossip (16, 24 or 32 bytes: AES-128,
 	// -192 or -256); every node of a cluster needs the same key.
 	GossipKey []byte
+	// TLS, if set, makes the client API HTTPS and RPC between nodes mutual
+	// TLS (tls.go).
+	TLS TLSConfig
 
 	N          int // replicas per key
 	Partitions int // Q, a power of two, fixed at cluster creation
@@ -177,6 +180,9 @@ func (c Config) Validate() error {
 	}
 	if n := len(c.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
 		return fmt.Errorf("the gossip key must be 16, 24 or 32 bytes (AES-128, -192 or -256), got %d (--gossip-key-file)", n)
+	}
+	if err := c.TLS.validate(); err != nil {
+		return err
 	}
 	if c.BlockCacheSize < 0 || c.ValueCacheSize < 0 {
 		return fmt.Errorf("--block-cache-size and --value-cache-size must not be negative, got %d and %d", c.BlockCacheSize, c.ValueCacheSize)

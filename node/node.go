@@ -215,7 +215,7 @@ func (n *Node) listen() error {
 			return fmt.Errorf("--http-addr: %w", err)
 		}
 	}
-	n.httpLn = ln
+	n.httpLn = n.cfg.TLS.wrap(ln)
 	n.cfg.HTTPAddr = ln.Addr().String()
 	if n.cfg.RPCNetwork != nil {
 		srv, err := n.cfg.RPCNetwork.Listen(n.cfg.RPCAddr, n)
@@ -228,6 +228,7 @@ func (n *Node) listen() error {
 	rcfg := rpc.DefaultConfig()
 	rcfg.Logger = n.logger.With("component", "rpc")
 	rcfg.IdleTimeout = n.cfg.Limits.RPCIdleTimeout
+	n.cfg.TLS.applyRPC(&rcfg)
 	srv, err := rpc.Listen(n.cfg.RPCAddr, n, rcfg)
 	if err != nil {
 		return fmt.Errorf("--rpc-addr: %w", err)

@@ -37,6 +37,11 @@ type Status struct {
 	// or "failed" (a WAL write or fsync failed: writes refused until
 	// restart); reads are served in every state.
 	Storage string `json:"storage"`
+
+	// HTTPScheme is "https" when the client API serves TLS, else "http";
+	// RPCTLS is true when requests between nodes are mutual TLS.
+	HTTPScheme string `json:"http_scheme"`
+	RPCTLS     bool   `json:"rpc_tls"`
 }
 
 // AAEStatus is the anti-entropy state of one node.
@@ -87,6 +92,7 @@ func (n *Node) Status() Status {
 		N: n.cfg.N, Partitions: n.cfg.Partitions, R: n.cfg.R, W: n.cfg.W,
 		Members:              []MemberStatus{},
 		HintsPendingByTarget: map[string]int64{},
+		HTTPScheme:           n.HTTPScheme(), RPCTLS: n.cfg.TLS.rpcTLS() && n.cfg.RPCNetwork == nil,
 	}
 	if n.hints != nil {
 		st.HintsPending, st.HintsPendingByTarget = n.hints.Pending()

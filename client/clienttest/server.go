@@ -10,9 +10,11 @@
 package clienttest
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -54,6 +56,9 @@ type version struct {
 type Options struct {
 	N            int
 	MaxValueSize int
+	// TLS, if set, makes the server speak HTTPS with it; Addr is then the
+	// host:port of an https:// endpoint.
+	TLS *tls.Config
 }
 
 // NewServer starts a fake node. Close it when done.
@@ -68,8 +73,15 @@ func NewServer(opts Options) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/kv/", s.serveKV)
 	mux.HandleFunc("GET /status", s.serveStatus)
-	s.Server = httptest.NewServer(s.count(mux))
-	s.Addr = strings.TrimPrefix(s.URL, "http://")
+	s.Server = httptest.NewUnstartedServer(s.count(mux))
+	if opts.TLS != nil {
+		s.Server.TLS = opts.TLS
+		s.Server.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point of such tests
+		s.StartTLS()
+	} else {
+		s.Start()
+	}
+	s.Addr = strings.TrimPrefix(strings.TrimPrefix(s.URL, "http://"), "https://")
 	return s
 }
 

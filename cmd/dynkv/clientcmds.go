@@ -21,6 +21,7 @@ const (
 	clientDefaultEndpoints = "127.0.0.1:8001"
 	clientEndpointsEnv     = "DYNKV_ENDPOINTS"
 	clientTokenEnv         = "DYNKV_TOKEN_FILE"
+	clientCAEnv            = "DYNKV_CA_FILE"
 	// clientMaxStdinValue bounds `put KEY -`: far above any node's value limit,
 	// so the node reports the real limit, but a runaway pipe cannot eat memory.
 	clientMaxStdinValue = 64 << 20
@@ -71,8 +72,9 @@ func newClientFlagSet(name, synopsis string, stderr io.Writer) (*pflag.FlagSet, 
 	if def == "" {
 		def = clientDefaultEndpoints
 	}
-	endpoints := fs.String("endpoints", def, "comma-separated host:port of any nodes (env "+clientEndpointsEnv+")")
+	endpoints := fs.String("endpoints", def, "comma-separated host:port or http(s):// URLs of any nodes (env "+clientEndpointsEnv+")")
 	fs.String("token-file", os.Getenv(clientTokenEnv), "file holding the bearer token of nodes started with --auth-token-file (leave and remove: --admin-token-file) (env "+clientTokenEnv+")")
+	fs.String("ca-file", os.Getenv(clientCAEnv), "PEM CA certificate(s) that signed the nodes' certificates, for https:// endpoints (env "+clientCAEnv+")")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: dynkv %s [flags] %s\n\nFlags:\n%s", name, synopsis, fs.FlagUsages())
 	}
@@ -126,7 +128,7 @@ func newCmdClient(name string, fs *pflag.FlagSet, stderr io.Writer) (*client.Cli
 			eps = append(eps, e)
 		}
 	}
-	c, err := client.New(client.Config{Endpoints: eps, Token: token})
+	c, err := client.New(client.Config{Endpoints: eps, Token: token, CAFile: fs.Lookup("ca-file").Value.String()})
 	if err != nil {
 		fmt.Fprintf(stderr, "dynkv %s: %s\n", name, strings.TrimPrefix(err.Error(), "dynkv: "))
 		return nil, 2

@@ -132,6 +132,7 @@ func (d *devNode) start(exe string, args []string) error {
 	}
 	d.cmd = exec.Command(exe, args...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	d.cmd.Env = devEnv(os.Environ())
 	// Own process group: a Ctrl-C in the terminal reaches dev, which then
 	// stops the nodes in order, instead of killing them all at once.
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -195,7 +196,7 @@ func waitRing(ctx context.Context, nodes []*devNode, limit time.Duration) error 
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	for {
-		if st, err := fetchRingStatus(ctx, nodes[0].http); err == nil && st.RingChange == nil {
+		if st, err := fetchRingStatus(ctx, cmdHTTP, nodes[0].http); err == nil && st.RingChange == nil {
 			valid := 0
 			for _, m := range st.Members {
 				if m.RingState == "valid" && m.State == "alive" {

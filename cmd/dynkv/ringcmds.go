@@ -64,12 +64,17 @@ func runLeave(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		fmt.Fprintf(stderr, "dynkv leave: %v\n", err)
 		return 2
 	}
-	before, err := fetchRingStatus(ctx, ep, token)
+	hc, err := cmdHTTPClient(fs)
+	if err != nil {
+		fmt.Fprintf(stderr, "dynkv leave: %v\n", err)
+		return 2
+	}
+	before, err := fetchRingStatus(ctx, hc, ep, token)
 	if err != nil {
 		fmt.Fprintf(stderr, "dynkv leave: %v\n", err)
 		return 1
 	}
-	if err := adminPost(ctx, ep, "/admin/leave", token); err != nil {
+	if err := adminPost(ctx, hc, ep, "/admin/leave", token); err != nil {
 		fmt.Fprintf(stderr, "dynkv leave: %v\n", err)
 		return 1
 	}
@@ -77,7 +82,7 @@ func runLeave(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if !*wait {
 		return 0
 	}
-	return followChange(ctx, ep, token, before.Node, stdout, stderr, "leave")
+	return followChange(ctx, hc, ep, token, before.Node, stdout, stderr, "leave")
 }
 
 func runRemove(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
@@ -97,8 +102,13 @@ func runRemove(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		fmt.Fprintf(stderr, "dynkv remove: %v\n", err)
 		return 2
 	}
+	hc, err := cmdHTTPClient(fs)
+	if err != nil {
+		fmt.Fprintf(stderr, "dynkv remove: %v\n", err)
+		return 2
+	}
 	node := pos[0]
-	if err := adminPost(ctx, ep, "/admin/remove/"+url.PathEscape(node), token); err != nil {
+	if err := adminPost(ctx, hc, ep, "/admin/remove/"+url.PathEscape(node), token); err != nil {
 		fmt.Fprintf(stderr, "dynkv remove: %v\n", err)
 		return 1
 	}
@@ -106,16 +116,16 @@ func runRemove(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if !*wait {
 		return 0
 	}
-	return followChange(ctx, ep, token, node, stdout, stderr, "remove")
+	return followChange(ctx, hc, ep, token, node, stdout, stderr, "remove")
 }
 
 // followChange polls ep's status until member has left the ring, drawing
 // the transfer's progress. A node that leaves stops answering at the end;
 // that counts as done once it was last seen handing over.
-func followChange(ctx context.Context, ep, token, member string, stdout, stderr io.Writer, what string) int {
+func followChange(ctx context.Context, hc *http.Client, ep, token, member string, stdout, stderr io.Writer, what string) int {
 	lastPhase := ""
 	for {
-		st, err := fetchRingStatus(ctx, ep, token)
+		st, err := fetchRingStatus(ctx, hc, ep, token)
 		switch {
 		case err != nil && (lastPhase == "handing over" || lastPhase == "done"):
 			fmt.Fprintf(stderr, "\n")
@@ -185,15 +195,15 @@ func singleEndpoint(endpoints string) (string, error) {
 
 var cmdHTTP = &http.Client{Timeout: 10 * time.Second}
 
-func adminPost(ctx context.Context, ep, path, token string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+ep+path, nil)
+func adminPost(ctx context.Context, hc *http.Client, ep, path, token string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, nodeURL(ep)+path, nil)
 	if err != nil {
 		return err
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	res, err := cmdHTTP.Do(req)
+	res, err := hc.Do(req)
 	if err != nil {
 		return err
 	}
@@ -211,15 +221,15 @@ func adminPost(ctx context.Context, ep, path, token string) error {
 	return fmt.Errorf("%s: %s", res.Status, strings.TrimSpace(string(body)))
 }
 
-func fetchRingStatus(ctx context.Context, ep string, token ...string) (*ringStatus, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ep+"/status", nil)
+func fetchRingStatus(ctx context.Context, hc *http.Client, ep string, token ...string) (*ringStatus, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, nodeURL(ep)+"/status", nil)
 	if err != nil {
 		return nil, err
 	}
 	if len(token) > 0 && token[0] != "" {
 		req.Header.Set("Authorization", "Bearer "+token[0])
 	}
-	res, err := cmdHTTP.Do(req)
+	res, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}

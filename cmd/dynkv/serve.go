@@ -99,6 +99,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	fs.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the bearer token /admin/* requests (leave, remove, ...) must carry instead")
 	fs.StringVar(&gossipKeyFile, "gossip-key-file", "", "file holding the base64 gossip encryption key (16, 24 or 32 bytes, e.g. from 'openssl rand -base64 32'); every node needs the same")
 	fs.StringVar(&pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof profiles on this host:port (off by default; keep it on loopback)")
+	tlsf := bindTLSFlags(fs)
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "on SIGTERM, how long to let requests in flight and hint hand-off finish before stopping anyway")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -135,12 +136,18 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 			return 2
 		}
 	}
+	tlsFiles, err := tlsf.apply(&cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "dynkv serve: %v\n", err)
+		return 2
+	}
+	defer watchTLS(tlsFiles, logger)()
 	n, err := node.Start(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "dynkv serve: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "dynkv: node %s serving on http://%s\n", n.Name(), n.HTTPAddr())
+	fmt.Fprintf(stdout, "dynkv: node %s serving on %s://%s\n", n.Name(), n.HTTPScheme(), n.HTTPAddr())
 	if pprofAddr != "" {
 		stopPprof, err := servePprof(pprofAddr, logger)
 		if err != nil {

@@ -9,6 +9,9 @@
 // DYNKV_HTTP_ADDR (the variable `dynkv serve` reads --http-addr from), a
 // wildcard host (0.0.0.0, ::, empty) becoming 127.0.0.1; with
 // DYNKV_HTTP_ADDR unset it asks 127.0.0.1:8001, the flag's default port.
+// With DYNKV_TLS_CERT set (the node serves HTTPS) it asks https:// and
+// checks the node's certificate against DYNKV_TLS_CA, or the certificate
+// file itself without a CA (tls.go).
 package main
 
 import (
@@ -26,9 +29,13 @@ const timeout = 3 * time.Second
 
 func main() {
 	url, err := target(os.Args[1:], os.Getenv)
+	var hc *http.Client
+	if err == nil {
+		hc, err = client(os.Getenv)
+	}
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		err = check(ctx, url)
+		err = check(ctx, hc, url)
 		cancel()
 	}
 	if err != nil {
@@ -58,16 +65,20 @@ func target(args []string, getenv func(string) string) (string, error) {
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/health", nil
+	scheme := "http://"
+	if getenv("DYNKV_TLS_CERT") != "" {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, port) + "/health", nil
 }
 
 // check asks url and returns nil for a 200 answer.
-func check(ctx context.Context, url string) error {
+func check(ctx context.Context, hc *http.Client, url string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}

@@ -21,12 +21,12 @@ func TestTarget(t *testing.T) {
 		{nil, "[fd00::1]:8001", "http://[fd00::1]:8001/health"},
 		{[]string{"http://n1:8001/health"}, "0.0.0.0:9", "http://n1:8001/health"},
 	} {
-		got, err := target(tc.args, func(string) string { return tc.env })
+		got, err := target(tc.args, func(k string) string { return map[string]string{"DYNKV_HTTP_ADDR": tc.env}[k] })
 		if err != nil || got != tc.want {
 			t.Errorf("target(%q) with DYNKV_HTTP_ADDR=%q = %q, %v; want %q", tc.args, tc.env, got, err, tc.want)
 		}
 	}
-	if _, err := target(nil, func(string) string { return "no-port" }); err == nil {
+	if _, err := target(nil, func(k string) string { return map[string]string{"DYNKV_HTTP_ADDR": "no-port"}[k] }); err == nil {
 		t.Error("DYNKV_HTTP_ADDR without a port: no error")
 	}
 	if _, err := target([]string{"a", "b"}, func(string) string { return "" }); err == nil {
@@ -44,15 +44,15 @@ func TestCheck(t *testing.T) {
 		w.WriteHeader(status)
 	}))
 	defer srv.Close()
-	if err := check(context.Background(), srv.URL+"/health"); err != nil {
+	if err := check(context.Background(), http.DefaultClient, srv.URL+"/health"); err != nil {
 		t.Errorf("healthy node: %v", err)
 	}
 	status = http.StatusServiceUnavailable // starting or draining
-	if err := check(context.Background(), srv.URL+"/health"); err == nil {
+	if err := check(context.Background(), http.DefaultClient, srv.URL+"/health"); err == nil {
 		t.Error("503: no error")
 	}
 	srv.Close()
-	if err := check(context.Background(), srv.URL+"/health"); err == nil {
+	if err := check(context.Background(), http.DefaultClient, srv.URL+"/health"); err == nil {
 		t.Error("no server: no error")
 	}
 }

@@ -170,6 +170,9 @@ func (c *Client) dial(addr string, s *slot, d *dialAttempt) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.DialTimeout)
 	conn, err := c.dialer.DialContext(ctx, "tcp", addr)
 	cancel()
+	if err == nil && c.cfg.ClientTLS != nil {
+		conn, err = c.clientHandshake(c.ctx, addr, conn)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {

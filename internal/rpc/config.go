@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,6 +46,22 @@ type Config struct {
 	// ErrUnreachable. Default 10s; negative disables.
 	WriteTimeout time.Duration
 
+	// ServerTLS, if set, makes a Server speak TLS only: every accepted
+	// connection must complete a handshake within HandshakeTimeout, and a
+	// plaintext client is refused. For mutual TLS between nodes, it sets
+	// ClientAuth to tls.RequireAndVerifyClientCert with the nodes' CA.
+	ServerTLS *tls.Config
+
+	// ClientTLS, if set, makes a Client dial TLS: each connection is cloned
+	// from it, with ServerName set to the dialled host when empty, and must
+	// complete its handshake within HandshakeTimeout. A handshake that fails
+	// (the peer's certificate is not trusted, the peer speaks plaintext)
+	// fails the call with ErrUnreachable wrapping the TLS error.
+	ClientTLS *tls.Config
+
+	// HandshakeTimeout bounds a TLS handshake, on either side. Default 5s.
+	HandshakeTimeout time.Duration
+
 	// Logger receives connection-level events (malformed frames, handler panics). Nil
 	// discards them.
 	Logger *slog.Logger
@@ -57,6 +74,7 @@ const (
 	defaultMaxInFlight  = 1024
 	defaultIdleTimeout  = 5 * time.Minute
 	defaultWriteTimeout = 10 * time.Second
+	defaultHandshake    = 5 * time.Second
 
 	maxConnsPerPeer = 64
 	minMaxFrameSize = 64
@@ -72,6 +90,7 @@ func DefaultConfig() Config {
 		MaxInFlightPerConn: defaultMaxInFlight,
 		IdleTimeout:        defaultIdleTimeout,
 		WriteTimeout:       defaultWriteTimeout,
+		HandshakeTimeout:   defaultHandshake,
 	}
 }
 
@@ -89,6 +108,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxFrameSize != 0 && (c.MaxFrameSize < minMaxFrameSize || int64(c.MaxFrameSize) > maxMaxFrameSize) {
 		bad("MaxFrameSize %d out of range [%d, %d] (0 = default)", c.MaxFrameSize, minMaxFrameSize, int64(maxMaxFrameSize))
+	}
+	if c.HandshakeTimeout < 0 {
+		bad("HandshakeTimeout %v is negative", c.HandshakeTimeout)
 	}
 	if c.MaxInFlightPerConn < 0 {
 		bad("MaxInFlightPerConn %d is negative", c.MaxInFlightPerConn)
@@ -116,6 +138,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = d.WriteTimeout
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = d.HandshakeTimeout
 	}
 	return c
 }

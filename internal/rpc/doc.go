@@ -40,4 +40,14 @@
 // calls pending on it fail with ErrUnreachable, and the server keeps serving its other
 // connections. Beyond MaxInFlightPerConn requests in flight the server stops reading the
 // connection, so TCP flow control pushes back on the client.
+//
+// # TLS
+//
+// With Config.ServerTLS a Server speaks TLS only, and with Config.ClientTLS a Client
+// dials TLS; dynkv sets both for mutual TLS between nodes, so that only holders of a
+// certificate signed by the cluster's CA can reach a handler. The server completes each
+// handshake in a goroutine of its own, bounded by HandshakeTimeout, so a client that
+// stalls cannot hold up the accept loop; a failed handshake (no or untrusted
+// certificate, a plaintext client) closes the connection and is logged. Frames inside
+// the TLS stream are unchanged.
 package rpc

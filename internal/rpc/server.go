@@ -146,6 +146,10 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		backoff = 0
+		if s.cfg.ServerTLS != nil {
+			s.wg.Go(func() { s.serveTLS(conn) })
+			continue
+		}
 		s.serve(conn)
 	}
 }

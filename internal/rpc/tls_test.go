@@ -1,0 +1,112 @@
+package rpc
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dynkv/dynkv/internal/tlsfiles"
+	"github.com/dynkv/dynkv/internal/tlsfiles/tlstest"
+)
+
+// tlsConfigs returns the mutual server and the client config of a node
+// with files f.
+func tlsConfigs(t *testing.T, f tlsfiles.Files) (srv, cli *tls.Config) {
+	t.Helper()
+	h, err := tlsfiles.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Cert != "" {
+		if srv, err = h.MutualServerConfig(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cli, err = h.ClientConfig(); err != nil {
+		t.Fatal(err)
+	}
+	return srv, cli
+}
+
+// TestMutualTLSRefusals: a server with mutual TLS serves a client with a
+// certificate of its CA, and refuses, without running the handler, a client
+// without a certificate, one with a certificate of another CA, and one that
+// speaks plaintext; a TLS client cannot talk to a plaintext server; a client
+// that never starts its handshake is cut off after HandshakeTimeout.
+func TestMutualTLSRefusals(t *testing.T) {
+	base := runtime.NumGoroutine()
+	ca, other := tlstest.NewCA(t), tlstest.NewCA(t)
+	p1, p2, stranger := ca.Issue(t, "n1"), ca.Issue(t, "n2"), other.Issue(t, "x")
+	srvTLS, _ := tlsConfigs(t, tlsfiles.Files{Cert: p1.CertFile, Key: p1.KeyFile, CA: ca.File})
+	_, goodCli := tlsConfigs(t, tlsfiles.Files{Cert: p2.CertFile, Key: p2.KeyFile, CA: ca.File})
+	_, anonCli := tlsConfigs(t, tlsfiles.Files{CA: ca.File})
+	_, strangerCli := tlsConfigs(t, tlsfiles.Files{Cert: stranger.CertFile, Key: stranger.KeyFile, CA: ca.File})
+
+	var served atomic.Int64
+	h := HandlerFunc(func(ctx context.Context, m uint8, b []byte) ([]byte, error) {
+		served.Add(1)
+		return echo(ctx, m, b)
+	})
+	var logs logBuffer
+	s, err := Listen("127.0.0.1:0", h, Config{ServerTLS: srvTLS, HandshakeTimeout: 200 * time.Millisecond, Logger: logs.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	good := NewClient(Config{ClientTLS: goodCli})
+	mustCall(t, good, s.Addr(), 7, []byte("hi"), []byte("\x07hi"))
+	if served.Load() != 1 {
+		t.Fatalf("served %d requests, want 1", served.Load())
+	}
+
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"no client certificate", Config{ClientTLS: anonCli}},
+		{"certificate of another CA", Config{ClientTLS: strangerCli}},
+		{"plaintext", Config{}},
+	} {
+		c := NewClient(tc.cfg)
+		_, err := c.Call(timeoutCtx(t, testTimeout), s.Addr(), 7, []byte("hi"))
+		if !errors.Is(err, ErrUnreachable) {
+			t.Errorf("%s: call returned %v, want ErrUnreachable", tc.name, err)
+		}
+		c.Close()
+	}
+	if n := served.Load(); n != 1 {
+		t.Errorf("the handler ran %d times, want only for the good client", n)
+	}
+	logs.waitFor(t, "TLS handshake failed")
+
+	// A client that connects and says nothing is closed after the timeout.
+	conn, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(testTimeout))
+	if _, err := conn.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("a silent client was not cut off: read returned %v", err)
+	}
+	conn.Close()
+
+	// A TLS client cannot talk to a plaintext server.
+	plain := startServer(t, h, Config{})
+	_, err = good.Call(timeoutCtx(t, testTimeout), plain.Addr(), 7, []byte("hi"))
+	if !errors.Is(err, ErrUnreachable) {
+		t.Errorf("TLS client to a plaintext server: %v, want ErrUnreachable", err)
+	}
+	if n := served.Load(); n != 1 {
+		t.Errorf("the plaintext server ran the handler for a TLS client")
+	}
+	good.Close()
+	plain.Close()
+	s.Close()
+	noLeaks(t, base)
+}
