@@ -148,7 +148,7 @@ func (m *membership) loadState() error {
 		return err
 	}
 	var recs []memberRecord
-	if err := msgpack.Unmarshal(raw, &recs); err != nil {
+	if err := unmarshalMsg(raw, &recs); err != nil {
 		return fmt.Errorf("stored ring state is unreadable: %w", err)
 	}
 	for _, r := range recs {
@@ -576,7 +576,7 @@ func (d *delegate) NodeMeta(limit int) []byte {
 
 func (d *delegate) NotifyMsg(b []byte) {
 	var recs []memberRecord
-	if err := msgpack.Unmarshal(b, &recs); err != nil {
+	if err := unmarshalMsg(b, &recs); err != nil {
 		d.m.logger.Warn("ignoring malformed gossip message", "err", err)
 		return
 	}
@@ -627,7 +627,7 @@ func (d *delegate) checkPeer(p *memberlist.Node) error {
 		return nil
 	}
 	var meta nodeMeta
-	if err := msgpack.Unmarshal(p.Meta, &meta); err != nil {
+	if err := unmarshalMsg(p.Meta, &meta); err != nil {
 		return fmt.Errorf("node %s sent unreadable metadata: %w", p.Name, err)
 	}
 	if meta.Partitions != d.m.rcfg.Partitions || meta.N != d.m.rcfg.N {

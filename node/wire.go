@@ -5,7 +5,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 
 	"github.com/dynkv/dynkv/quorum"
@@ -191,7 +190,7 @@ func decodeWriteReq(body []byte) (writeReq, error) {
 		return req, nil
 	}
 	req = writeReq{}
-	return req, msgpack.Unmarshal(body, &req)
+	return req, unmarshalMsg(body, &req)
 }
 
 func decodeReadReq(body []byte) (readReq, error) {
@@ -213,7 +212,7 @@ func decodeReadReq(body []byte) (readReq, error) {
 		return req, nil
 	}
 	req = readReq{}
-	return req, msgpack.Unmarshal(body, &req)
+	return req, unmarshalMsg(body, &req)
 }
 
 func decodeReadResp(body []byte) (readResp, error) {
@@ -233,7 +232,7 @@ func decodeReadResp(body []byte) (readResp, error) {
 		return resp, nil
 	}
 	resp = readResp{}
-	return resp, msgpack.Unmarshal(body, &resp)
+	return resp, unmarshalMsg(body, &resp)
 }
 
 func appendMsgStr(b []byte, s string) []byte {
