@@ -42,6 +42,23 @@ var (
 	// (401): none was configured (Config.Token) or it is not the one the
 	// node wants (admin calls need the admin token).
 	ErrUnauthorized = errors.New("dynkv: unauthorized")
+
+	// ErrTooManySiblings is matched by the *Error of a 409 refusing a write
+	// that would leave its key with more siblings than the node's
+	// --max-siblings. Nothing was written: read the key, merge its
+	// siblings, and write the result back with the read's context.
+	ErrTooManySiblings = errors.New("dynkv: too many siblings")
+
+	// ErrInsufficientStorage is matched by the *Error of a 507: the node's
+	// disk is full or failing, and it refused the write before storing
+	// anything. The client tries the other endpoints first.
+	ErrInsufficientStorage = errors.New("dynkv: insufficient storage")
+
+	// ErrOverloaded is matched by the *Error of a 503 "overloaded": the node
+	// was serving its limit of concurrent requests and refused this one
+	// unexecuted. The client tries the other endpoints first; the error
+	// matches ErrUnavailable too.
+	ErrOverloaded = errors.New("dynkv: overloaded")
 )
 
 // Error is a non-2xx answer from a node.
@@ -88,6 +105,12 @@ func (e *Error) Is(target error) bool {
 		return e.Status == http.StatusGatewayTimeout
 	case ErrUnauthorized:
 		return e.Status == http.StatusUnauthorized
+	case ErrTooManySiblings:
+		return e.Status == http.StatusConflict && strings.HasPrefix(e.Message, "too many siblings")
+	case ErrInsufficientStorage:
+		return e.Status == http.StatusInsufficientStorage
+	case ErrOverloaded:
+		return e.overloaded()
 	case ErrBadRequest:
 		return e.Status == http.StatusBadRequest || e.Status == http.StatusRequestEntityTooLarge
 	}
@@ -101,7 +124,19 @@ func (e *Error) refused() bool {
 		return false
 	}
 	m := strings.ToLower(e.Message)
-	return strings.Contains(m, "draining") || strings.Contains(m, "starting")
+	return strings.Contains(m, "draining") || strings.Contains(m, "starting") || e.overloaded()
+}
+
+// overloaded reports a 503 from a node at its concurrency limit.
+func (e *Error) overloaded() bool {
+	return e.Status == http.StatusServiceUnavailable && e.Message == "overloaded"
+}
+
+// unexecuted reports an answer that says the node refused the request
+// before doing anything (overloaded, or its disk refused the write), so
+// that even a write may be sent to another endpoint.
+func (e *Error) unexecuted() bool {
+	return e.overloaded() || e.Status == http.StatusInsufficientStorage
 }
 
 // errorBody is the JSON error document. Pointers tell "acked": 0 from absent.

@@ -59,7 +59,7 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 		case tlsErr != nil: // the node served nothing: any call may move on
 			lastErr = tlsErr
 			c.log.Warn("TLS failure, trying the next endpoint", "endpoint", ep.name, "err", tlsErr)
-		case err == nil && cl.retryable && refused(resp):
+		case err == nil && (cl.retryable && refused(resp) || unexecuted(resp)):
 			lastErr = newError(resp)
 			c.log.Debug("endpoint refused the request, failing over", "endpoint", ep.name, "err", lastErr)
 		case err == nil:
@@ -89,6 +89,12 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 // refused reports a 503 from a node that is draining or starting.
 func refused(resp *response) bool {
 	return resp.status == http.StatusServiceUnavailable && newError(resp).refused()
+}
+
+// unexecuted reports an answer refusing the request before it was
+// executed (overloaded, insufficient storage): safe to send elsewhere.
+func unexecuted(resp *response) bool {
+	return (resp.status == http.StatusServiceUnavailable || resp.status == http.StatusInsufficientStorage) && newError(resp).unexecuted()
 }
 
 // roundTrip sends cl to one endpoint and reads the whole answer.

@@ -33,6 +33,10 @@ type aae struct {
 	exchanges atomic.Int64
 	reaped    atomic.Int64
 	rebuilds  atomic.Int32 // trees being rebuilt now
+
+	// Exchanges by result, for /metrics: found nothing to repair,
+	// repaired keys, failed.
+	exchangesClean, exchangesRepaired, exchangesFailed atomic.Int64
 }
 
 // partTree is one partition's tree. Writes hold mu shared while they change
@@ -151,6 +155,7 @@ func (a *aae) run(ctx context.Context) {
 		}
 		repaired, err := a.exchange(ctx, p, peer)
 		a.sched.Done(p, peer, a.n.cfg.now(), repaired, err)
+		a.countExchange(repaired, err)
 		if err != nil {
 			a.n.logger.Info("anti-entropy exchange failed", "partition", p, "peer", peer, "err", err)
 			continue
@@ -159,6 +164,18 @@ func (a *aae) run(ctx context.Context) {
 			a.n.logger.Info("anti-entropy repaired keys", "partition", p, "peer", peer, "keys", repaired)
 		}
 		a.maybeReap(ctx, p)
+	}
+}
+
+// countExchange counts one exchange by its result.
+func (a *aae) countExchange(repaired int, err error) {
+	switch {
+	case err != nil:
+		a.exchangesFailed.Add(1)
+	case repaired > 0:
+		a.exchangesRepaired.Add(1)
+	default:
+		a.exchangesClean.Add(1)
 	}
 }
 
@@ -201,6 +218,7 @@ func (a *aae) exchange(ctx context.Context, p int, peer string) (int, error) {
 		}
 		if changed {
 			repaired++
+			a.n.logger.Debug("anti-entropy repair", "partition", p, "peer", peer)
 		}
 	}
 	return repaired, nil

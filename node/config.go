@@ -48,6 +48,10 @@ type Config struct {
 	DefaultTimeout time.Duration // request timeout when the client gives none
 	MaxTimeout     time.Duration // largest timeout a client may ask for
 
+	// Limits protect the node: concurrency, header and body sizes,
+	// connection timeouts, siblings per key, free disk (limits.go).
+	Limits Limits
+
 	// HintedHandoff enables sloppy quorums: fallbacks stand in for down
 	// primaries and keep hints for them. Off, writes to down primaries are
 	// simply missed until anti-entropy repairs them.
@@ -85,6 +89,9 @@ type Config struct {
 	FS           vfs.FS                   // nil: the real disk
 	Gossip       func(*memberlist.Config) // adjusts memberlist's config (timing, transport)
 	HTTPListener net.Listener             // nil: listen on HTTPAddr
+	// FreeSpace reads the free bytes of the data dir's file system (nil:
+	// statfs), for tests of Limits.MinFreeDisk.
+	FreeSpace func(dir string) (uint64, error)
 	// Now is the node's wall clock (nil: time.Now). Simulations skew it per
 	// node to show that no outcome depends on clocks agreeing: versions are
 	// ordered by vector clocks only, and clocks time only local things
@@ -117,6 +124,7 @@ func DefaultConfig() Config {
 		MaxValueSize:      4 << 20,
 		DefaultTimeout:    5 * time.Second,
 		MaxTimeout:        time.Minute,
+		Limits:            DefaultLimits(),
 		Version:           "dev",
 		HintedHandoff:     true,
 		Hints:             hintedhandoff.DefaultConfig(),
@@ -158,6 +166,9 @@ func (c Config) Validate() error {
 	}
 	if c.DefaultTimeout <= 0 || c.MaxTimeout < c.DefaultTimeout {
 		return fmt.Errorf("--timeout must be positive and at most %s, got %s", c.MaxTimeout, c.DefaultTimeout)
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return err
 	}
 	if c.HintedHandoff {
 		if err := c.Hints.Validate(); err != nil {

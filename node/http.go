@@ -35,6 +35,7 @@ const (
 // http.ServeMux because keys are arbitrary bytes: the mux would clean paths
 // such as /kv/a/../b and redirect them.
 func (n *Node) handler() http.Handler {
+	metrics := n.metrics.handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
 		switch {
@@ -44,10 +45,14 @@ func (n *Node) handler() http.Handler {
 			n.onlyGet(w, r, n.serveStatus)
 		case path == "/health":
 			n.onlyGet(w, r, n.serveHealth)
+		case path == "/metrics":
+			n.onlyGet(w, r, metrics.ServeHTTP)
 		case strings.HasPrefix(path, "/preflist/"):
 			n.onlyGet(w, r, func(w http.ResponseWriter, r *http.Request) {
 				n.servePreflist(w, r, strings.TrimPrefix(path, "/preflist/"))
 			})
+		case path == "/admin/conflicts":
+			n.onlyGet(w, r, n.serveConflicts)
 		case path == "/admin/aae/rebuild":
 			n.serveRebuild(w, r)
 		case path == "/admin/leave":
@@ -59,7 +64,7 @@ func (n *Node) handler() http.Handler {
 				n.serveReplica(w, r, strings.TrimPrefix(path, "/admin/replica/"))
 			})
 		default:
-			writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %q: see /kv/{key}, /status, /health, /preflist/{key}, /admin/replica/{key}", path), nil)
+			writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %q: see /kv/{key}, /status, /health, /metrics, /preflist/{key}, /admin/replica/{key}", path), nil)
 		}
 	})
 }
@@ -338,7 +343,7 @@ func (n *Node) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) 
 		body = make([]byte, r.ContentLength)
 		_, err = io.ReadFull(r.Body, body)
 	} else {
-		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		body, err = io.ReadAll(http.MaxBytesReader(unwrapRecorder(w), r.Body, limit))
 	}
 	var tooBig *http.MaxBytesError
 	switch {
@@ -353,6 +358,9 @@ func (n *Node) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) 
 
 // writeOpError maps a failed read or write to its status code.
 func writeOpError(w http.ResponseWriter, op string, err error) {
+	if writeLimitError(w, err) {
+		return
+	}
 	var qe *quorum.Error
 	var fe *forwardError
 	countName := "replied"

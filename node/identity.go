@@ -47,7 +47,7 @@ func loadIdentity(st *store.Store, cfg Config) (identity, bool, error) {
 	}
 	var id identity
 	if found {
-		if err := msgpack.Unmarshal(raw, &id); err != nil {
+		if err := unmarshalMsg(raw, &id); err != nil {
 			return identity{}, false, fmt.Errorf("data dir identity is unreadable: %w", err)
 		}
 		if err := checkIdentity(id, cfg); err != nil {
@@ -122,7 +122,7 @@ func markClean(st *store.Store, counter uint64) error {
 		return fmt.Errorf("identity missing at shutdown: %v", err)
 	}
 	var id identity
-	if err := msgpack.Unmarshal(raw, &id); err != nil {
+	if err := unmarshalMsg(raw, &id); err != nil {
 		return err
 	}
 	id.Counter = counter

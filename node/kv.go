@@ -93,6 +93,9 @@ func (n *Node) coordinateWrite(ctx context.Context, v *view, p int, pref []strin
 		}
 		var next vclock.Set
 		next, dot = cur.UpdateAfter(seen, n.actor, n.counter.Load(), op.value, op.contentType, op.deleted)
+		if err := n.checkSiblings(cur, next); err != nil {
+			return vclock.Set{}, false, err
+		}
 		n.raiseCounter(dot.Counter)
 		return next, true, nil
 	})
@@ -113,6 +116,7 @@ func (n *Node) coordinateWrite(ctx context.Context, v *view, p int, pref []strin
 		Fallbacks: n.fallbacks(v, p),
 		KeepHints: n.hints != nil,
 	})
+	n.noteQuorumFailure(ctx, p, err)
 	return writeResult{context: vclock.EncodeContext(vclock.WriterContext(before, set, seen, dot)), WriteResult: res}, err
 }
 
@@ -156,6 +160,7 @@ func (n *Node) forwardWrite(ctx context.Context, pref []string, op writeOp) (wri
 		req.Timeout = left - min(left/4, 250*time.Millisecond)
 	}
 	var tried []string
+	var refused error // the last replica's storage refusal
 	for _, node := range n.forwardOrder(pref) {
 		var resp coordinateResp
 		err := n.reps.call(ctx, node, methodCoordinate, req, &resp)
@@ -166,12 +171,21 @@ func (n *Node) forwardWrite(ctx context.Context, pref []string, op writeOp) (wri
 		if err != nil {
 			return writeResult{}, &forwardError{node: node, err: err}
 		}
+		if resp.Err != nil && resp.Err.Storage != "" {
+			// Refused before anything was stored: another replica may take it.
+			tried = append(tried, fmt.Sprintf("%s: %s", node, resp.Err.Msg))
+			refused = storageError(resp.Err.Storage)
+			continue
+		}
 		if resp.Err != nil {
 			return writeResult{}, resp.Err.err()
 		}
 		return writeResult{context: resp.Context, WriteResult: quorum.WriteResult{
 			Acked: resp.Acked, Primaries: resp.Primaries, Fallbacks: resp.Fallbacks,
 		}}, nil
+	}
+	if refused != nil {
+		return writeResult{}, fmt.Errorf("no replica of this key could store the write (replicas %v; %v): %w", pref, tried, refused)
 	}
 	return writeResult{}, fmt.Errorf("%w (replicas %v; %v)", errNoCoordinator, pref, tried)
 }
@@ -211,13 +225,19 @@ func toWireError(err error) *wireError {
 	if errors.As(err, &qe) {
 		return &wireError{Msg: err.Error(), Quorum: qe}
 	}
-	return &wireError{Msg: err.Error(), Unavail: errors.Is(err, errNoCoordinator) || errors.Is(err, errRingMoving)}
+	var ts *TooManySiblingsError
+	if errors.As(err, &ts) {
+		return &wireError{Msg: err.Error(), Siblings: ts}
+	}
+	return &wireError{Msg: err.Error(), Unavail: errors.Is(err, errNoCoordinator) || errors.Is(err, errRingMoving), Storage: storageState(err)}
 }
 
 func (w *wireError) err() error {
 	switch {
 	case w.Quorum != nil:
 		return w.Quorum
+	case w.Siblings != nil:
+		return w.Siblings
 	case w.Unavail:
 		return fmt.Errorf("%w: %s", errNoCoordinator, w.Msg)
 	default:
@@ -236,11 +256,13 @@ type readOp struct {
 func (n *Node) read(ctx context.Context, op readOp) (quorum.ReadResult, error) {
 	v := n.mem.current()
 	p := v.ring.Partition(op.key)
-	return n.coord.Read(ctx, quorum.ReadRequest{
+	res, err := n.coord.Read(ctx, quorum.ReadRequest{
 		Partition: p,
 		Key:       op.key,
 		Targets:   n.readTargets(v, p),
 		R:         op.r,
 		PR:        op.pr,
 	})
+	n.noteQuorumFailure(ctx, p, err)
+	return res, err
 }

@@ -148,7 +148,7 @@ func (m *membership) loadState() error {
 		return err
 	}
 	var recs []memberRecord
-	if err := msgpack.Unmarshal(raw, &recs); err != nil {
+	if err := unmarshalMsg(raw, &recs); err != nil {
 		return fmt.Errorf("stored ring state is unreadable: %w", err)
 	}
 	for _, r := range recs {
@@ -432,7 +432,8 @@ func (m *membership) liveStates() map[string]string {
 func (m *membership) setLiveness(name, state string) {
 	for {
 		old := m.liveness.Load()
-		if (*old)[name] == state {
+		prev, known := (*old)[name]
+		if prev == state {
 			return
 		}
 		next := make(map[string]string, len(*old)+1)
@@ -441,10 +442,23 @@ func (m *membership) setLiveness(name, state string) {
 		}
 		next[name] = state
 		if m.liveness.CompareAndSwap(old, &next) {
-			m.logger.Info("member state", "member", name, "state", state)
+			m.logger.Info(livenessMessage(known, state), "member", name, "state", state)
 			m.noteDown(name, state)
 			return
 		}
+	}
+}
+
+// livenessMessage names a change of a member's liveness, logged once per
+// change: gossip reports a graceful shutdown and a failure alike.
+func livenessMessage(known bool, state string) string {
+	switch {
+	case state != stateAlive:
+		return "member down (failed or left gossip)"
+	case known:
+		return "member rejoined"
+	default:
+		return "member joined"
 	}
 }
 
@@ -502,10 +516,15 @@ func (m *membership) mergeRecords(recs []memberRecord) {
 			}
 			continue
 		}
+		prev, had := m.state[r.Name]
 		if m.state.merge(r) {
 			changed = true
 			rebroadcast = append(rebroadcast, r)
-			m.logger.Info("ring member", "member", r.Name, "status", r.Status, "gen", r.Gen)
+			level := slog.LevelDebug // a new generation or phase of the same status
+			if !had || prev.Status != r.Status {
+				level = slog.LevelInfo
+			}
+			m.logger.Log(context.Background(), level, "ring member", "member", r.Name, "ring_state", ringStateName(r.Status), "gen", r.Gen)
 		}
 	}
 	if !changed {
@@ -557,7 +576,7 @@ func (d *delegate) NodeMeta(limit int) []byte {
 
 func (d *delegate) NotifyMsg(b []byte) {
 	var recs []memberRecord
-	if err := msgpack.Unmarshal(b, &recs); err != nil {
+	if err := unmarshalMsg(b, &recs); err != nil {
 		d.m.logger.Warn("ignoring malformed gossip message", "err", err)
 		return
 	}
@@ -608,7 +627,7 @@ func (d *delegate) checkPeer(p *memberlist.Node) error {
 		return nil
 	}
 	var meta nodeMeta
-	if err := msgpack.Unmarshal(p.Meta, &meta); err != nil {
+	if err := unmarshalMsg(p.Meta, &meta); err != nil {
 		return fmt.Errorf("node %s sent unreadable metadata: %w", p.Name, err)
 	}
 	if meta.Partitions != d.m.rcfg.Partitions || meta.N != d.m.rcfg.N {

@@ -49,11 +49,18 @@ type Node struct {
 	hints   *hintedhandoff.Manager // nil when hinted handoff is off
 	aae     *aae                   // nil when anti-entropy is off
 	changer *changer               // runs ring changes
+	// conflicts lists the keys with the most siblings and largest contexts.
+	conflicts *conflicts
+
+	metrics *Metrics
+	// quorumLogs bounds the failed-quorum warnings (logs.go).
+	quorumLogs *logBudget
 
 	rpcServer io.Closer
 	rpcClient rpc.Transport
 	http      *http.Server
 	httpLn    net.Listener
+	admit     *admission // the concurrency cap in front of the handlers
 
 	phase    atomic.Int32
 	ctx      context.Context // ends when the node stops
@@ -80,11 +87,16 @@ func Start(cfg Config) (*Node, error) {
 			cfg.Logger.Info("binding every interface: telling peers this host's private address (choose another with --advertise-host)", "advertise_host", cfg.AdvertiseHost)
 		}
 	}
-	n := &Node{cfg: cfg, name: cfg.Name, logger: cfg.Logger.With("node", cfg.Name)}
+	n := &Node{cfg: cfg, name: cfg.Name, logger: cfg.Logger.With("node", cfg.Name), metrics: newMetrics(cfg.Version)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.quorumLogs = n.newQuorumLogs()
 	if err := n.open(); err != nil {
 		n.closeAll(n.ctx, false)
 		return nil, err
+	}
+	if err := n.registerCollectors(); err != nil {
+		n.closeAll(n.ctx, false)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	n.phase.Store(phaseServing)
 	n.logger.Info("serving", "http", n.cfg.HTTPAddr, "rpc", n.cfg.RPCAddr, "gossip", n.cfg.GossipAddr,
@@ -106,6 +118,9 @@ func (n *Node) open() error {
 		n.aae = newAAE(n)
 		scfg.Observer = n.aae.observe
 	}
+	scfg.MinFreeDisk, scfg.FreeSpace = n.cfg.Limits.MinFreeDisk, n.cfg.FreeSpace
+	n.conflicts = newConflicts(n.cfg.Limits.SiblingWarning)
+	scfg.Observer = n.conflicts.observer(scfg.Observer)
 	st, err := store.Open(scfg)
 	if err != nil {
 		return err
@@ -212,6 +227,7 @@ func (n *Node) listen() error {
 	}
 	rcfg := rpc.DefaultConfig()
 	rcfg.Logger = n.logger.With("component", "rpc")
+	rcfg.IdleTimeout = n.cfg.Limits.RPCIdleTimeout
 	n.cfg.TLS.applyRPC(&rcfg)
 	srv, err := rpc.Listen(n.cfg.RPCAddr, n, rcfg)
 	if err != nil {
@@ -223,15 +239,12 @@ func (n *Node) listen() error {
 }
 
 func (n *Node) serveHTTP() {
+	n.admit = newAdmission(n.cfg.Limits, n.authenticate(n.handler()))
 	n.http = &http.Server{
-		Handler:           n.authenticate(n.handler()),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		WriteTimeout:      n.cfg.MaxTimeout + 10*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug),
+		Handler:  n.metrics.instrument(n.admit),
+		ErrorLog: slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug),
 	}
+	n.cfg.Limits.httpServer(n.http, n.cfg.MaxTimeout)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -305,6 +318,7 @@ func (n *Node) closeAll(ctx context.Context, clean bool) error {
 		n.rpcClient.Close()
 	}
 	n.wg.Wait()
+	n.quorumLogs.Stop()
 	n.phase.Store(phaseStopped)
 	if n.store == nil {
 		return nil

@@ -5,8 +5,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/dynkv/dynkv/quorum"
 	"github.com/dynkv/dynkv/vclock"
 )
@@ -118,7 +116,7 @@ func (a *aae) reapKey(ctx context.Context, p int, key, raw []byte) bool {
 // node's copy is still exactly it.
 func (n *Node) serveReap(body []byte) error {
 	var req reapReq
-	if err := msgpack.Unmarshal(body, &req); err != nil {
+	if err := unmarshalMsg(body, &req); err != nil {
 		return err
 	}
 	if err := n.checkPartition(req.Partition); err != nil {

@@ -112,7 +112,7 @@ func (r *replicas) call(ctx context.Context, node string, method uint8, req, res
 	if err != nil || resp == nil {
 		return err
 	}
-	if err := msgpack.Unmarshal(out, resp); err != nil {
+	if err := unmarshalMsg(out, resp); err != nil {
 		return fmt.Errorf("node %s sent a malformed reply: %w", node, err)
 	}
 	return nil

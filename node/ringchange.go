@@ -361,7 +361,7 @@ func (n *Node) scanLocal(req scanReq) (scanResp, error) {
 
 func (n *Node) serveScan(body []byte) ([]byte, error) {
 	var req scanReq
-	if err := msgpack.Unmarshal(body, &req); err != nil {
+	if err := unmarshalMsg(body, &req); err != nil {
 		return nil, fmt.Errorf("malformed scan request: %w", err)
 	}
 	resp, err := n.scanLocal(req)

@@ -35,13 +35,13 @@ func (n *Node) ServeRPC(ctx context.Context, method uint8, body []byte) ([]byte,
 		return nil, n.serveWrite(req)
 	case methodHandoff:
 		var req handoffReq
-		if err := msgpack.Unmarshal(body, &req); err != nil {
+		if err := unmarshalMsg(body, &req); err != nil {
 			return nil, fmt.Errorf("malformed handoff request: %w", err)
 		}
 		return nil, n.serveHandoff(req)
 	case methodTreeNodes:
 		var req treeNodesReq
-		if err := msgpack.Unmarshal(body, &req); err != nil {
+		if err := unmarshalMsg(body, &req); err != nil {
 			return nil, fmt.Errorf("malformed tree request: %w", err)
 		}
 		if err := n.checkAAE(req.Partition); err != nil {
@@ -50,7 +50,7 @@ func (n *Node) ServeRPC(ctx context.Context, method uint8, body []byte) ([]byte,
 		return msgpack.Marshal(treeNodesResp{Hashes: n.aae.tree(req.Partition).t.Nodes(req.Level, req.Indices)})
 	case methodLeafKeys:
 		var req leafKeysReq
-		if err := msgpack.Unmarshal(body, &req); err != nil {
+		if err := unmarshalMsg(body, &req); err != nil {
 			return nil, fmt.Errorf("malformed leaf request: %w", err)
 		}
 		if err := n.checkAAE(req.Partition); err != nil {
@@ -67,7 +67,7 @@ func (n *Node) ServeRPC(ctx context.Context, method uint8, body []byte) ([]byte,
 		return n.serveScan(body)
 	case methodCoordinate:
 		var req coordinateReq
-		if err := msgpack.Unmarshal(body, &req); err != nil {
+		if err := unmarshalMsg(body, &req); err != nil {
 			return nil, fmt.Errorf("malformed coordinate request: %w", err)
 		}
 		return msgpack.Marshal(n.serveCoordinate(ctx, req))

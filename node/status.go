@@ -33,6 +33,11 @@ type Status struct {
 	TransferRate      float64       `json:"transfer_rate_bytes_per_sec"`
 	RingChange        *ChangeStatus `json:"ring_change,omitempty"`
 	AntiEntropy       *AAEStatus    `json:"anti_entropy,omitempty"`
+	// Storage is "ok", "disk_full" (writes refused until space is freed)
+	// or "failed" (a WAL write or fsync failed: writes refused until
+	// restart); reads are served in every state.
+	Storage string `json:"storage"`
+
 	// HTTPScheme is "https" when the client API serves TLS, else "http";
 	// RPCTLS is true when requests between nodes are mutual TLS.
 	HTTPScheme string `json:"http_scheme"`
@@ -122,6 +127,7 @@ func (n *Node) Status() Status {
 		})
 	}
 	st.RingChange, st.TransfersPending, st.TransferBytesLeft, st.TransferRate = n.changeStatus()
+	st.Storage = n.store.State()
 	return st
 }
 
@@ -133,8 +139,12 @@ func (n *Node) serveHealth(w http.ResponseWriter, r *http.Request) {
 	switch s := n.phase.Load(); {
 	case s == phaseServing && len(n.mem.current().ring.Preflist(0)) == 0:
 		writeError(w, http.StatusServiceUnavailable, "node is starting: it has not learned the cluster's ring yet", map[string]any{"node": n.name})
+	case s == phaseServing && n.store.State() != "ok":
+		// Still serving reads: 200, as api.md wants of a serving node,
+		// with the reason to look closer.
+		writeJSON(w, http.StatusOK, map[string]string{"status": "degraded", "storage": n.store.State(), "node": n.name})
 	case s == phaseServing:
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": n.name})
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "storage": "ok", "node": n.name})
 	default:
 		writeError(w, http.StatusServiceUnavailable, "node is "+phaseName(s), map[string]any{"node": n.name})
 	}

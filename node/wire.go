@@ -5,7 +5,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 
 	"github.com/dynkv/dynkv/quorum"
@@ -115,6 +114,12 @@ type wireError struct {
 	Msg     string        `msgpack:"m"`
 	Quorum  *quorum.Error `msgpack:"q"`
 	Unavail bool          `msgpack:"u"` // no replica could coordinate
+	// Siblings: the write was refused for too many siblings (409).
+	Siblings *TooManySiblingsError `msgpack:"ts,omitempty"`
+	// Storage: the coordinator's store refused the write before storing
+	// it (disk full or failed), so another replica may coordinate it.
+	// "disk_full" or "failed" (storageState), "" otherwise.
+	Storage string `msgpack:"st,omitempty"`
 }
 
 // The three messages of every client request (replica reads and writes)
@@ -185,7 +190,7 @@ func decodeWriteReq(body []byte) (writeReq, error) {
 		return req, nil
 	}
 	req = writeReq{}
-	return req, msgpack.Unmarshal(body, &req)
+	return req, unmarshalMsg(body, &req)
 }
 
 func decodeReadReq(body []byte) (readReq, error) {
@@ -207,7 +212,7 @@ func decodeReadReq(body []byte) (readReq, error) {
 		return req, nil
 	}
 	req = readReq{}
-	return req, msgpack.Unmarshal(body, &req)
+	return req, unmarshalMsg(body, &req)
 }
 
 func decodeReadResp(body []byte) (readResp, error) {
@@ -227,7 +232,7 @@ func decodeReadResp(body []byte) (readResp, error) {
 		return resp, nil
 	}
 	resp = readResp{}
-	return resp, msgpack.Unmarshal(body, &resp)
+	return resp, unmarshalMsg(body, &resp)
 }
 
 func appendMsgStr(b []byte, s string) []byte {

@@ -81,6 +81,7 @@ func DefaultConfig() Config {
 type Coordinator struct {
 	reps   Replicas
 	cfg    Config
+	stats  counters
 	life   context.Context
 	cancel context.CancelFunc
 
@@ -279,7 +280,9 @@ func (r *round[T]) await(c *Coordinator, ctx context.Context, op string) ([]repl
 	defer settle.stop()
 	for !r.t.met() {
 		if r.t.impossible() && settle.over(r.t.pending, c.cfg.FailSettle) {
-			return got, newError(op, &r.t, false, r.failures)
+			err := newError(op, &r.t, false, r.failures)
+			c.stats.countFailure(ctx, op, err)
+			return got, err
 		}
 		select {
 		case <-settle.c:
@@ -292,7 +295,9 @@ func (r *round[T]) await(c *Coordinator, ctx context.Context, op string) ([]repl
 			r.t.done(rep.target.Primary, true)
 			got = append(got, rep)
 		case <-r.fo.ctx.Done():
-			return got, c.doneError(op, ctx, &r.t, r.failures)
+			err := c.doneError(op, ctx, &r.t, r.failures)
+			c.stats.countFailure(ctx, op, err)
+			return got, err
 		}
 	}
 	return got, nil
@@ -402,9 +407,13 @@ func (c *Coordinator) repairStale(req ReadRequest, merged vclock.Set, got []read
 func (c *Coordinator) repair(tg Target, partition int, key []byte, set vclock.Set) {
 	ctx, cancel := context.WithTimeout(c.life, c.cfg.RepairTimeout)
 	defer cancel()
+	c.stats.repairs.Add(1)
 	if err := c.reps.Write(ctx, tg, partition, key, set, false); err != nil {
+		c.stats.repairFailures.Add(1)
 		c.cfg.Logger.Debug("read repair failed", "node", tg.Node, "partition", partition, "err", err)
+		return
 	}
+	c.cfg.Logger.Debug("read repair", "node", tg.Node, "partition", partition)
 }
 
 // collectLate waits a short while for the replies a read did not wait for,

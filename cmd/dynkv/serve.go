@@ -49,6 +49,7 @@ func serveFlags(fs *pflag.FlagSet, cfg *node.Config, logLevel, logFormat *string
 	fs.Int64Var(&cfg.BlockCacheSize, "block-cache-size", d.BlockCacheSize, "pebble's block cache, bytes")
 	fs.Int64Var(&cfg.ValueCacheSize, "value-cache-size", d.ValueCacheSize, "cache of stored values in front of pebble, bytes (0: off); size it to hold the hot keys")
 	fs.DurationVar(&cfg.TombstoneGrace, "tombstone-grace", d.TombstoneGrace, "keep a tombstone at least this long once every replica holds it (at least --hint-window)")
+	limitFlags(fs, &cfg.Limits)
 	fs.StringVar(logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(logFormat, "log-format", "text", "log format: text or json")
 }

@@ -23,6 +23,7 @@ type Client struct {
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup // dials, readers, writers
 	closed      atomic.Bool
+	retired     retiredTraffic // frames of closed connections, for Stats
 
 	peers atomic.Pointer[map[string]*peer] // copy on write: the per-call lookup takes no lock
 	mu    sync.Mutex                       // serialises peer creation with Close
@@ -183,7 +184,7 @@ func (c *Client) dial(addr string, s *slot, d *dialAttempt) {
 	case err != nil:
 		d.err = unreachable(addr, err)
 	default:
-		d.cc = newClientConn(addr, conn, s, &c.cfg, c.log)
+		d.cc = newClientConn(addr, conn, s, &c.cfg, c.log, &c.retired)
 		d.cc.start(&c.wg)
 		s.conn.Store(d.cc)
 	}

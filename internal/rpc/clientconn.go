@@ -26,6 +26,8 @@ type clientConn struct {
 	log      *slog.Logger
 	lastUsed atomic.Int64 // monoTime of the last call, for idle retirement
 	dead     atomic.Bool  // set with err; lets the fast path skip the lock
+	received frameCounter // replies read
+	retired  *retiredTraffic
 
 	mu      sync.Mutex
 	nextID  uint64
@@ -53,8 +55,9 @@ var clockBase = time.Now()
 
 func monoTime(t time.Time) int64 { return int64(t.Sub(clockBase)) }
 
-func newClientConn(addr string, conn net.Conn, s *slot, cfg *Config, log *slog.Logger) *clientConn {
+func newClientConn(addr string, conn net.Conn, s *slot, cfg *Config, log *slog.Logger, retired *retiredTraffic) *clientConn {
 	cc := &clientConn{
+		retired: retired,
 		addr:    addr,
 		conn:    conn,
 		slot:    s,
@@ -88,6 +91,7 @@ func (cc *clientConn) readLoop() {
 			cc.fail(unreachable(cc.addr, err))
 			return
 		}
+		cc.received.Add(1)
 		cc.deliver(&f)
 	}
 }
@@ -198,7 +202,11 @@ func (cc *clientConn) markDead(err error) map[uint64]*call {
 func (cc *clientConn) shutdown(err error, pending int) {
 	cc.w.close(err)
 	cc.conn.Close()
-	cc.slot.conn.CompareAndSwap(cc, nil)
+	cc.retired.mu.Lock()
+	if cc.slot.conn.CompareAndSwap(cc, nil) {
+		cc.retired.add(cc.w.sentFrames(), cc.received.Load())
+	}
+	cc.retired.mu.Unlock()
 	cc.log.Debug("connection closed", "addr", cc.addr, "pending", pending, "err", err)
 }
 

@@ -23,9 +23,10 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // accept loop, reaper, connection goroutines, handlers
 
-	mu     sync.Mutex
-	conns  map[*serverConn]struct{}
-	closed bool
+	mu      sync.Mutex
+	conns   map[*serverConn]struct{}
+	closed  bool
+	retired retiredTraffic // frames of closed connections, for Stats (guarded by mu, not its own)
 
 	// work hands a request to an idle worker goroutine (unbuffered: the send
 	// succeeds only if one is waiting); idle counts the workers waiting.
@@ -323,7 +324,10 @@ func (sc *serverConn) close() {
 		sc.cancel()
 		sc.conn.Close()
 		sc.s.mu.Lock()
-		delete(sc.s.conns, sc)
+		if _, ok := sc.s.conns[sc]; ok {
+			delete(sc.s.conns, sc)
+			sc.s.retired.add(sc.w.sentFrames(), sc.frames.Load())
+		}
 		sc.s.mu.Unlock()
 	})
 }

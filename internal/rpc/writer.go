@@ -30,6 +30,7 @@ type connWriter struct {
 	mu    sync.Mutex
 	space sync.Cond // signalled when the buffer is taken or the writer closes
 	buf   []byte
+	sent  uint64        // frames queued since the start
 	err   error         // non-nil once closed
 	wake  chan struct{} // cap 1: the buffer went from empty to non-empty
 	done  chan struct{} // closed by close
@@ -62,6 +63,7 @@ func (w *connWriter) enqueue(f *frame) error {
 	}
 	first := len(w.buf) == 0
 	w.buf = appendFrame(w.buf, f)
+	w.sent++
 	w.mu.Unlock()
 	if first {
 		select {
@@ -70,6 +72,13 @@ func (w *connWriter) enqueue(f *frame) error {
 		}
 	}
 	return nil
+}
+
+// sentFrames is how many frames were queued for sending.
+func (w *connWriter) sentFrames() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.sent
 }
 
 // run writes until close or a write error. Exactly one goroutine runs it per connection.

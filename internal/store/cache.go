@@ -32,6 +32,8 @@ type cacheShard struct {
 	bytes    int64
 	maxBytes int64
 	writes   uint64 // writes that touched this shard, for fills racing them
+	// Lookups, counted under mu (already held: no contention added).
+	hits, misses uint64
 }
 
 type cacheEntry struct {
@@ -72,8 +74,10 @@ func (c *valueCache) get(k []byte) (val []byte, ok bool, ticket uint64) {
 	defer sh.mu.Unlock()
 	if e, hit := sh.m[string(k)]; hit {
 		e.ref = true
+		sh.hits++
 		return e.val, true, 0
 	}
+	sh.misses++
 	return nil, false, sh.writes
 }
 
@@ -152,4 +156,25 @@ func (sh *cacheShard) moveFront(e *cacheEntry) {
 	}
 	e.prev.next, e.next.prev = e.next, e.prev
 	sh.pushFront(e)
+}
+
+// CacheStats describes the value cache.
+type CacheStats struct {
+	Hits, Misses uint64 // lookups since the store opened
+	Bytes        int64  // size of the entries held now
+	Entries      int
+}
+
+func (c *valueCache) stats() CacheStats {
+	var st CacheStats
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		st.Hits += sh.hits
+		st.Misses += sh.misses
+		st.Bytes += sh.bytes
+		st.Entries += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return st
 }

@@ -177,3 +177,35 @@ func TestCacheFillRacingWrite(t *testing.T) {
 		t.Fatalf("got %q after a delete", v)
 	}
 }
+
+// TestCacheStats: lookups are counted as hits and misses; pebble's metrics
+// are reachable until Close.
+func TestCacheStats(t *testing.T) {
+	s := openMem(t)
+	v, _ := vclock.Set{}.Update(nil, 1, []byte("v"), "", false)
+	if _, err := s.Update(1, []byte("k"), false, func(vclock.Set, bool) (vclock.Set, bool, error) { return v, true, nil }); err != nil {
+		t.Fatal(err)
+	}
+	before, ok := s.ValueCacheStats()
+	if !ok {
+		t.Fatal("value cache reported off")
+	}
+	for range 3 {
+		if _, found, err := s.Get(1, []byte("k")); !found || err != nil {
+			t.Fatal(found, err)
+		}
+	}
+	s.Get(1, []byte("absent"))
+	after, _ := s.ValueCacheStats()
+	if after.Hits-before.Hits != 3 || after.Misses-before.Misses != 1 || after.Entries != 1 || after.Bytes <= 0 {
+		t.Fatalf("before %+v, after %+v: want 3 hits, 1 miss, 1 entry", before, after)
+	}
+	m, err := s.PebbleMetrics()
+	if err != nil || m.WAL.BytesIn == 0 {
+		t.Fatalf("pebble metrics: %v, WAL bytes in %d", err, m.WAL.BytesIn)
+	}
+	s.Close()
+	if _, err := s.PebbleMetrics(); err != ErrClosed {
+		t.Fatalf("after Close: %v, want ErrClosed", err)
+	}
+}

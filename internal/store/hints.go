@@ -53,6 +53,9 @@ func (s *Store) PutHint(target string, partition int, key []byte, set vclock.Set
 	if target == "" || len(target) > MaxNameLen {
 		return false, 0, fmt.Errorf("store: hint target name %q must be 1 to %d bytes", target, MaxNameLen)
 	}
+	if err := s.writable(); err != nil {
+		return false, 0, fmt.Errorf("store: writing hint for %s: %w", target, err)
+	}
 	k := hintKey(target, partition, key)
 	defer s.lockFor(k)()
 	old, found, err := s.get(k)
@@ -174,12 +177,7 @@ func (s *Store) scan(lower, upper []byte, fn func(k, v []byte) bool) error {
 }
 
 func (s *Store) del(k []byte) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return ErrClosed
-	}
-	return s.db.Delete(k, pebble.Sync)
+	return s.apply(false, func() error { return s.db.Delete(k, pebble.Sync) })
 }
 
 // prefixEnd is the smallest key greater than every key starting with p.

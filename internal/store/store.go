@@ -14,6 +14,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -49,6 +50,14 @@ type Config struct {
 	ValueCacheSize int64
 	// Logger receives pebble's own messages at debug/error level.
 	Logger *slog.Logger
+	// MinFreeDisk refuses data and hint writes with ErrDiskFull while the
+	// file system holding Dir has fewer free bytes (0: no check).
+	MinFreeDisk int64
+	// FreeSpace reads the free bytes of dir's file system (nil: FreeSpace,
+	// statfs); tests inject their own. Now is the clock that paces the
+	// checks (nil: time.Now).
+	FreeSpace func(dir string) (uint64, error)
+	Now       func() time.Time
 	// Observer, if set, is called as a write of a data key begins (under the
 	// key's lock) and returns the function told how it ended. Anti-entropy
 	// keeps its Merkle trees current with it; it must not block for long.
@@ -70,6 +79,7 @@ type Store struct {
 	seed  maphash.Seed
 	locks [256]sync.Mutex
 	gate  *syncGate
+	guard *diskGuard
 	vals  *valueCache // nil: off
 
 	observer func(partition int) func(key, oldRaw, newRaw []byte)
@@ -90,9 +100,10 @@ func Open(cfg Config) (*Store, error) {
 		cfg.FS = vfs.Default
 	}
 	gate := &syncGate{}
+	guard := newDiskGuard(cfg)
 	cache := pebble.NewCache(cfg.CacheSize)
 	opts := &pebble.Options{
-		FS:     walFS{FS: cfg.FS, gate: gate},
+		FS:     walFS{FS: cfg.FS, gate: gate, guard: guard},
 		Cache:  cache,
 		Logger: pebbleLogger{cfg.Logger},
 		// Every write reads its key first (a version merge), and most keys
@@ -108,7 +119,7 @@ func Open(cfg Config) (*Store, error) {
 		cache.Unref()
 		return nil, fmt.Errorf("store: open %s: %w", cfg.Dir, err)
 	}
-	st := &Store{db: db, cache: cache, seed: maphash.MakeSeed(), gate: gate, observer: cfg.Observer}
+	st := &Store{db: db, cache: cache, seed: maphash.MakeSeed(), gate: gate, guard: guard, observer: cfg.Observer}
 	switch {
 	case cfg.ValueCacheSize == 0:
 		st.vals = newValueCache(DefaultValueCacheSize)
@@ -197,17 +208,8 @@ func (s *Store) cached(k, val []byte) {
 }
 
 func (s *Store) set(k, v []byte, sync bool) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return ErrClosed
-	}
-	if sync {
-		s.gate.enter()
-		defer s.gate.leave()
-	}
 	// Always pebble.Sync: see walsync.go for why that does not fsync.
-	return s.db.Set(k, v, pebble.Sync)
+	return s.apply(sync, func() error { return s.db.Set(k, v, pebble.Sync) })
 }
 
 // GetRaw returns the encoded sibling set stored for key, unchecked: for
@@ -263,6 +265,9 @@ func (s *Store) Update(partition int, key []byte, sync bool, fn UpdateFunc) (vcl
 // the set to peers need not encode it again. The slice is shared with the
 // value cache and must not be modified.
 func (s *Store) UpdateEncoded(partition int, key []byte, sync bool, fn UpdateFunc) (vclock.Set, []byte, error) {
+	if err := s.writable(); err != nil {
+		return vclock.Set{}, nil, wrapKey("write", partition, err)
+	}
 	defer s.lockFor(key)()
 	done := s.observe(partition)
 	k := dataKey(partition, key)
@@ -339,14 +344,7 @@ func (s *Store) ScanPartition(partition int, fn func(key, raw []byte) bool) erro
 
 // Sync makes every write made so far durable (one WAL fsync).
 func (s *Store) Sync() error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return ErrClosed
-	}
-	s.gate.enter()
-	defer s.gate.leave()
-	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+	if err := s.apply(true, func() error { return s.db.LogData(nil, pebble.Sync) }); err != nil {
 		return fmt.Errorf("store: sync: %w", err)
 	}
 	return nil
@@ -372,14 +370,7 @@ func (s *Store) PutMeta(name string, value []byte) error {
 
 // DeleteMeta removes a metadata value (fsync'd).
 func (s *Store) DeleteMeta(name string) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return ErrClosed
-	}
-	s.gate.enter()
-	defer s.gate.leave()
-	if err := s.db.Delete(metaKey(name), pebble.Sync); err != nil {
+	if err := s.apply(true, func() error { return s.db.Delete(metaKey(name), pebble.Sync) }); err != nil {
 		return fmt.Errorf("store: delete meta %q: %w", name, err)
 	}
 	return nil
@@ -403,4 +394,24 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	p.l.Error("pebble fatal", "msg", msg)
 	panic("pebble: " + msg)
+}
+
+// ValueCacheStats returns the value cache's counters; ok is false when the
+// cache is off.
+func (s *Store) ValueCacheStats() (st CacheStats, ok bool) {
+	if s.vals == nil {
+		return CacheStats{}, false
+	}
+	return s.vals.stats(), true
+}
+
+// PebbleMetrics returns pebble's own metrics (compactions, WAL, block
+// cache, memtables, levels), or ErrClosed after Close.
+func (s *Store) PebbleMetrics() (*pebble.Metrics, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	return s.db.Metrics(), nil
 }

@@ -32,7 +32,8 @@ func (g *syncGate) open() bool {
 // walFS wraps the filesystem pebble uses so that WAL files consult the gate.
 type walFS struct {
 	vfs.FS
-	gate *syncGate
+	gate  *syncGate
+	guard *diskGuard
 }
 
 func isWAL(name string) bool { return strings.HasSuffix(name, ".log") }
@@ -41,7 +42,7 @@ func (fs walFS) wrap(name string, f vfs.File, err error) (vfs.File, error) {
 	if err != nil || !isWAL(name) {
 		return f, err
 	}
-	return walFile{File: f, gate: fs.gate}, nil
+	return walFile{File: f, gate: fs.gate, guard: fs.guard}, nil
 }
 
 func (fs walFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
@@ -61,28 +62,60 @@ func (fs walFS) OpenReadWrite(name string, category vfs.DiskWriteCategory, opts 
 
 // walFile skips the fsync of a WAL sync when no durable writer waits. The
 // bytes were already written to the OS by then.
+//
+// A failed write or fsync latches the store's failure (diskguard.go) and is
+// not returned to pebble, whose commit pipeline would stop the process: the
+// store reports it to the writers instead. After it no fsync is tried again
+// (a retry could succeed without the data being on disk) and nothing more
+// is written to the WAL.
 type walFile struct {
 	vfs.File
-	gate *syncGate
+	gate  *syncGate
+	guard *diskGuard
+}
+
+// failed latches err if set and reports whether the WAL is unusable.
+func (f walFile) failed(err error) bool {
+	if err != nil {
+		f.guard.latch(err)
+	}
+	return f.guard.failed.Load() != nil
+}
+
+func (f walFile) Write(p []byte) (int, error) {
+	if f.failed(nil) {
+		return len(p), nil
+	}
+	n, err := f.File.Write(p)
+	if f.failed(err) {
+		return len(p), nil
+	}
+	return n, err
 }
 
 func (f walFile) Sync() error {
-	if !f.gate.open() {
+	if f.failed(nil) || !f.gate.open() {
 		return nil
 	}
-	return f.File.Sync()
+	f.failed(f.File.Sync())
+	return nil
 }
 
 func (f walFile) SyncData() error {
-	if !f.gate.open() {
+	if f.failed(nil) || !f.gate.open() {
 		return nil
 	}
-	return f.File.SyncData()
+	f.failed(f.File.SyncData())
+	return nil
 }
 
 func (f walFile) SyncTo(length int64) (bool, error) {
-	if !f.gate.open() {
+	if f.failed(nil) || !f.gate.open() {
 		return false, nil
 	}
-	return f.File.SyncTo(length)
+	full, err := f.File.SyncTo(length)
+	if f.failed(err) {
+		return false, nil
+	}
+	return full, nil
 }
