@@ -217,3 +217,21 @@ func TestReload(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestCABundleAndServerName: a CA file holding two CAs (a CA rotation in
+// progress) trusts certificates of both; Files.ServerName is the name a
+// client checks, whatever host it dials.
+func TestCABundleAndServerName(t *testing.T) {
+	oldCA, newCA := tlstest.NewCA(t), tlstest.NewCA(t)
+	bundle := oldCA.Write(t, "bundle.pem", append(append([]byte{}, oldCA.CertPEM...), newCA.CertPEM...))
+	pOld, pNew := oldCA.Issue(t, "old", "shared.example"), newCA.Issue(t, "new", "shared.example")
+	srvOld, _ := configs(t, mustLoad(t, tlsfiles.Files{Cert: pOld.CertFile, Key: pOld.KeyFile, CA: bundle}))
+	_, cliNew := configs(t, mustLoad(t, tlsfiles.Files{Cert: pNew.CertFile, Key: pNew.KeyFile, CA: bundle, ServerName: "shared.example"}))
+	if se, ce, seen := handshake(t, srvOld, cliNew, "10.255.0.1"); se != nil || ce != nil || seen != "old" {
+		t.Fatalf("old and new CA in one bundle: server %v, client %v, saw %q", se, ce, seen)
+	}
+	_, cliOther := configs(t, mustLoad(t, tlsfiles.Files{Cert: pNew.CertFile, Key: pNew.KeyFile, CA: bundle, ServerName: "other.example"}))
+	if _, ce, _ := handshake(t, srvOld, cliOther, "127.0.0.1"); ce == nil {
+		t.Error("a server name the certificate lacks was accepted")
+	}
+}
