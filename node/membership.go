@@ -134,6 +134,7 @@ func newMembership(cfg Config, st *store.Store, logger *slog.Logger) (*membershi
 	self.Gen++
 	self.RPCAddr = cfg.advertise(cfg.RPCAddr)
 	self.HTTPAddr = cfg.advertise(cfg.HTTPAddr)
+	self.HTTPScheme = cfg.TLS.scheme()
 	self.GossipAddr = cfg.advertise(cfg.GossipAddr)
 	m.state[cfg.Name] = self
 	if err := m.changed(); err != nil {
@@ -668,7 +669,7 @@ func (m *membership) shutdown() {
 // sameRecord compares two records field by field.
 func sameRecord(a, b memberRecord) bool {
 	return a.Name == b.Name && a.Status == b.Status && a.Gen == b.Gen && a.RPCAddr == b.RPCAddr &&
-		a.HTTPAddr == b.HTTPAddr && a.GossipAddr == b.GossipAddr && a.Phase == b.Phase &&
+		a.HTTPAddr == b.HTTPAddr && a.GossipAddr == b.GossipAddr && a.HTTPScheme == b.HTTPScheme && a.Phase == b.Phase &&
 		a.ChangeID == b.ChangeID && a.Driver == b.Driver && slices.Equal(a.Done, b.Done) &&
 		a.Moved == b.Moved && a.Ack == b.Ack
 }

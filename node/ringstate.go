@@ -51,6 +51,9 @@ type memberRecord struct {
 	RPCAddr    string `msgpack:"rpc"`
 	HTTPAddr   string `msgpack:"http"`
 	GossipAddr string `msgpack:"gossip"`
+	// HTTPScheme is "https" for a member whose client API serves TLS;
+	// empty (from nodes that predate TLS, too) means "http".
+	HTTPScheme string `msgpack:"scheme,omitempty"`
 
 	// While joining or leaving: the change's phase (0 while queued), the
 	// Gen at which it began (it names the change), and the node running it

@@ -72,9 +72,12 @@ type HandoffStatus struct {
 
 // MemberStatus is one ring member as this node sees it.
 type MemberStatus struct {
-	Name            string `json:"name"`
-	State           string `json:"state"`
-	HTTPAddr        string `json:"http_addr"`
+	Name     string `json:"name"`
+	State    string `json:"state"`
+	HTTPAddr string `json:"http_addr"`
+	// HTTPScheme is "https" for a member whose client API serves TLS, else
+	// "http": with HTTPAddr, the URL to reach it.
+	HTTPScheme      string `json:"http_scheme"`
 	RPCAddr         string `json:"rpc_addr"`
 	PartitionsOwned int    `json:"partitions_owned"` // partitions it is a replica of
 	// RingState is joining, valid, leaving or left; PartitionsAfter is what
@@ -121,7 +124,7 @@ func (n *Node) Status() Status {
 			state = stateLeft
 		}
 		st.Members = append(st.Members, MemberStatus{
-			Name: name, State: state, HTTPAddr: rec.HTTPAddr, RPCAddr: rec.RPCAddr,
+			Name: name, State: state, HTTPAddr: rec.HTTPAddr, HTTPScheme: rec.scheme(), RPCAddr: rec.RPCAddr,
 			PartitionsOwned: now.Placements(name), RingState: ringStateName(rec.Status),
 			PartitionsAfter: after.Placements(name),
 		})

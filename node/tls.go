@@ -46,10 +46,21 @@ func (t TLSConfig) wrap(ln net.Listener) net.Listener {
 // applyRPC sets the RPC transport's TLS configs.
 func (t TLSConfig) applyRPC(c *rpc.Config) { c.ServerTLS, c.ClientTLS = t.RPCServer, t.RPCClient }
 
-// HTTPScheme is the scheme of the client API: "https" or "http".
-func (n *Node) HTTPScheme() string {
-	if n.cfg.TLS.HTTP != nil {
+// scheme is the scheme of the client API: "https" or "http".
+func (t TLSConfig) scheme() string {
+	if t.HTTP != nil {
 		return "https"
 	}
 	return "http"
+}
+
+// HTTPScheme is the scheme of the client API: "https" or "http".
+func (n *Node) HTTPScheme() string { return n.cfg.TLS.scheme() }
+
+// scheme is the member's HTTP scheme as /status reports it.
+func (r memberRecord) scheme() string {
+	if r.HTTPScheme == "" {
+		return "http"
+	}
+	return r.HTTPScheme
 }

@@ -73,6 +73,11 @@ func TestTLSCluster(t *testing.T) {
 	if st["http_scheme"] != "https" || st["rpc_tls"] != true {
 		t.Errorf("status says http_scheme=%v rpc_tls=%v", st["http_scheme"], st["rpc_tls"])
 	}
+	for _, m := range st["members"].([]any) {
+		if m := m.(map[string]any); m["http_scheme"] != "https" {
+			t.Errorf("status of n2 gives member %v the scheme %v", m["name"], m["http_scheme"])
+		}
+	}
 	// The client port speaks HTTPS only.
 	res, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + c.nodes[0].HTTPAddr() + "/health")
 	if err != nil {
