@@ -374,7 +374,7 @@ func TestStatus(t *testing.T) {
 	if st.Node != "n1" || st.N != 3 || st.R != 2 || st.W != 2 || st.Partitions != 256 || st.HintsPending != 7 {
 		t.Errorf("status = %+v", st)
 	}
-	if len(st.Members) != 2 || st.Members[0] != (Member{"n1", "alive", srv.Addr, 256}) {
+	if len(st.Members) != 2 || st.Members[0] != (Member{Name: "n1", State: "alive", HTTPAddr: srv.Addr, PartitionsOwned: 256}) {
 		t.Errorf("members = %+v", st.Members)
 	}
 	if !bytes.Contains(st.Raw, []byte("anti_entropy")) {

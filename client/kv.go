@@ -75,6 +75,9 @@ type Member struct {
 	State           string `json:"state"` // alive, suspect, dead or left
 	HTTPAddr        string `json:"http_addr"`
 	PartitionsOwned int    `json:"partitions_owned"`
+	// HTTPScheme is "https" for a member serving TLS; "http" or empty
+	// (nodes that predate TLS) otherwise.
+	HTTPScheme string `json:"http_scheme"`
 }
 
 // Get reads key with R/PR/Timeout options. A missing or deleted key is an

@@ -349,7 +349,11 @@ func printStatus(stdout io.Writer, st *client.Status) {
 		if !ok {
 			r = [2]any{"-", "-"} // a node from before ring states
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%d\t%v\t%d\n", m.Name, m.State, r[0], m.HTTPAddr, m.PartitionsOwned, r[1], st.HintsPendingByTarget[m.Name])
+		addr := m.HTTPAddr
+		if m.HTTPScheme == "https" {
+			addr = "https://" + addr
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%d\t%v\t%d\n", m.Name, m.State, r[0], addr, m.PartitionsOwned, r[1], st.HintsPendingByTarget[m.Name])
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(stdout, "\nhints pending on %s: %d\n", st.Node, st.HintsPending)

@@ -110,6 +110,11 @@ func TestTLSProcesses(t *testing.T) {
 		t.Fatalf("get at n3: exit %d, %q: %s", code, out, errOut)
 	}
 
+	out, errOut, code = clientCLI(t, "", "status", "--endpoints", "https://"+procs[1].http, "--ca-file", ca.File)
+	if code != 0 || strings.Count(out, "https://127.0.0.1:") != size {
+		t.Errorf("status at n2: exit %d, want every member's address as https://: %s%s", code, out, errOut)
+	}
+
 	// Rotate n1's certificate and signal it.
 	seen := func() string {
 		res, _, err := get(procs[0], "/health")
