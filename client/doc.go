@@ -17,4 +17,10 @@
 // left several versions, Get returns all of them as siblings with one context
 // covering them; writing the merged value back with WithContext(obj.Context)
 // supersedes them all.
+//
+// Nodes started with --tls-cert serve HTTPS: give their endpoints as
+// https:// URLs and Config.CAFile the CA that signed their certificates.
+// A certificate the client cannot verify, or a scheme that does not match
+// what the node speaks, fails with an error matching ErrTLS; nothing was
+// sent, so the client tries its next endpoint.
 package client
