@@ -442,7 +442,9 @@ func (m *membership) setLiveness(name, state string) {
 		}
 		next[name] = state
 		if m.liveness.CompareAndSwap(old, &next) {
-			m.logger.Info(livenessMessage(known, state), "member", name, "state", state)
+			if name != m.self { // memberlist reports this node's own leave too
+				m.logger.Info(livenessMessage(known, state), "member", name, "state", state)
+			}
 			m.noteDown(name, state)
 			return
 		}
