@@ -100,6 +100,7 @@ func TestFailedQuorumLogsBounded(t *testing.T) {
 // changes are logged once each.
 func TestLogsNameNoKeys(t *testing.T) {
 	logs := &logCapture{}
+	start := time.Now()
 	c := startCluster(t, 3, func(cfg *Config) {
 		cfg.Logger = logs.logger()
 		cfg.AAEInterval = 100 * time.Millisecond
@@ -145,6 +146,14 @@ func TestLogsNameNoKeys(t *testing.T) {
 			if _, ok := l["partition"]; !ok {
 				t.Errorf("%q logged without its partition: %v", msg, l)
 			}
+		}
+	}
+	// Exchanges with the refused n3 fail every few milliseconds; their
+	// lines stay within the budget of each window that passed.
+	windows := 1 + int(time.Since(start)/aaeFailLogWindow)
+	for _, name := range []string{"n1", "n2"} {
+		if got := len(logs.records(t, name, "anti-entropy exchange failed")); got > windows*aaeFailLogLimit {
+			t.Errorf("%s logged %d failed exchanges in %d budget windows of %d", name, got, windows, aaeFailLogLimit)
 		}
 	}
 	// n3's liveness as n1 saw it: each change logged once, so no two
