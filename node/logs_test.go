@@ -114,7 +114,7 @@ func TestLogsNameNoKeys(t *testing.T) {
 		mustStatus(t, "put", c.put(0, k, "?w=2", value, ""), http.StatusNoContent)
 		mustStatus(t, "put w=3", c.put(1, k, "?w=3", value, ""), http.StatusServiceUnavailable)
 	}
-	c.eventually(10*time.Second, func() error {
+	c.eventually(20*time.Second, func() error {
 		if n := len(logs.records(t, "n1", "member down (failed or left gossip)")); n == 0 {
 			return fmt.Errorf("n1 has not logged n3 down")
 		}
@@ -126,7 +126,7 @@ func TestLogsNameNoKeys(t *testing.T) {
 	for i := range 2 { // the other three are left to anti-entropy
 		c.get(0, fmt.Sprintf("%s-%d", key, i), "?r=3")
 	}
-	c.eventually(15*time.Second, c.converged)
+	c.eventually(30*time.Second, c.converged)
 	out := logs.text()
 	for _, secret := range []string{key, value, "XYZZY", "PLUGH"} {
 		if strings.Contains(out, secret) {

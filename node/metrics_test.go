@@ -200,7 +200,7 @@ func TestMetricsCluster(t *testing.T) {
 	c.crash(2)
 	c.net.Refuse("n3:9000", true)
 	mustStatus(t, "put w=2", c.put(0, "k", "?w=2", "v", ""), http.StatusNoContent)
-	c.eventually(5*time.Second, func() error {
+	c.eventually(15*time.Second, func() error {
 		fams := c.scrape(0, nil)
 		for _, name := range []string{"dynkv_hints_written_total", "dynkv_hints_pending", "dynkv_hints_pending_bytes"} {
 			if v, _ := metricValue(fams, name, nil); v <= 0 {
@@ -217,7 +217,7 @@ func TestMetricsCluster(t *testing.T) {
 	if v := mustMetric(t, fams, "dynkv_http_requests_total", map[string]string{"op": "put", "code": "503"}); v != 1 {
 		t.Errorf("503 puts = %v, want 1", v)
 	}
-	c.eventually(10*time.Second, func() error {
+	c.eventually(20*time.Second, func() error {
 		fams := c.scrape(0, nil)
 		if v, _ := metricValue(fams, "dynkv_members", map[string]string{"state": "dead"}); v != 1 {
 			return fmt.Errorf("dynkv_members{state=dead} = %v, want 1", v)
@@ -240,7 +240,7 @@ func TestMetricsReadRepair(t *testing.T) {
 	if st, _, _ := c.get(0, "k", "?r=3"); st != http.StatusOK {
 		t.Fatalf("read: %d", st)
 	}
-	c.eventually(5*time.Second, func() error {
+	c.eventually(15*time.Second, func() error {
 		if v := c.sumMetric("dynkv_read_repairs_total", nil); v < 1 {
 			return fmt.Errorf("read repairs = %v, want >= 1", v)
 		}
@@ -257,7 +257,7 @@ func TestMetricsAntiEntropy(t *testing.T) {
 		mustStatus(t, "put", c.put(0, fmt.Sprintf("k%d", k), "?w=2", "v", ""), http.StatusNoContent)
 	}
 	c.net.Refuse("n3:9000", false)
-	c.eventually(15*time.Second, c.converged)
+	c.eventually(30*time.Second, c.converged)
 	// An exchange that fails partway (n3 still refused by one peer) may
 	// have repaired keys it does not count: at least one, not exactly 20.
 	if v := c.sumMetric("dynkv_aae_keys_repaired_total", nil); v < 1 {
