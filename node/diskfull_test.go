@@ -77,6 +77,9 @@ func TestFailingFsyncNode(t *testing.T) {
 	if _, err := cl.Put(t.Context(), "via-client", []byte("v")); err != nil {
 		t.Fatalf("client write with the failing node first: %v", err)
 	}
+	if st, err := cl.Status(t.Context()); err != nil || st.Node != "n3" || st.Storage != "failed" {
+		t.Fatalf("client status of n3: %+v %v", st, err)
+	}
 }
 
 // TestDiskFullNodes: a node whose disk is below --min-free-disk refuses
