@@ -117,6 +117,15 @@ func TestLimitsValidate(t *testing.T) {
 	if err := DefaultLimits().Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
+	cfg := DefaultConfig()
+	cfg.Name, cfg.DataDir, cfg.HTTPAddr, cfg.RPCAddr, cfg.GossipAddr = "n1", "/d", "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	cfg.MaxValueSize = 100 << 20
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--max-value-size") {
+		t.Fatalf("a value size over the RPC frame: %v", err)
+	}
 	for name, mut := range map[string]func(*Limits){
 		"--max-concurrent-requests": func(l *Limits) { l.MaxConcurrentRequests = -1 },
 		"--max-header-bytes":        func(l *Limits) { l.MaxHeaderBytes = 100 },
