@@ -65,6 +65,7 @@ var (
 type Error struct {
 	Status  int    // the HTTP status code
 	Message string // the server's "error" text, or the status text if the body was not JSON
+	Detail  string // the server's "detail" text, if any: what to do about it (409, 503 overloaded, 507)
 	Needed  int    // replicas the quorum needed (503), 0 if not reported
 	Acked   int    // replicas that acknowledged a write (503), 0 if not reported
 	Replied int    // replicas that answered a read (503), 0 if not reported
@@ -78,6 +79,10 @@ func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("dynkv: ")
 	b.WriteString(e.Message)
+	if e.Detail != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Detail)
+	}
 	b.WriteString(" (")
 	if e.Needed > 0 {
 		fmt.Fprintf(&b, "needed %d, ", e.Needed)
@@ -142,6 +147,7 @@ func (e *Error) unexecuted() bool {
 // errorBody is the JSON error document. Pointers tell "acked": 0 from absent.
 type errorBody struct {
 	Error   string `json:"error"`
+	Detail  string `json:"detail"`
 	Needed  *int   `json:"needed"`
 	Acked   *int   `json:"acked"`
 	Replied *int   `json:"replied"`
@@ -162,7 +168,7 @@ func newError(resp *response) *Error {
 	if json.Unmarshal(resp.body, &body) != nil || body.Error == "" {
 		return e
 	}
-	e.Message = body.Error
+	e.Message, e.Detail = body.Error, body.Detail
 	e.Needed = deref(body.Needed)
 	e.Acked = deref(body.Acked)
 	e.Replied = deref(body.Replied)

@@ -65,6 +65,9 @@ type Status struct {
 	HintsPending int      `json:"hints_pending"`
 	// HintsPendingByTarget counts the hints this node holds per target node.
 	HintsPendingByTarget map[string]int `json:"hints_pending_by_target"`
+	// Storage is "ok", "disk_full" or "failed" (writes refused, reads
+	// served); empty from nodes that predate it.
+	Storage string `json:"storage"`
 	// Raw is the document exactly as the node sent it.
 	Raw json.RawMessage `json:"-"`
 }

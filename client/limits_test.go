@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/dynkv/dynkv/client/clienttest"
@@ -13,7 +14,7 @@ import (
 // the next endpoint, a 409 does not.
 func TestLimitErrors(t *testing.T) {
 	jsonCT := map[string]string{"Content-Type": "application/json"}
-	siblings := canned{409, jsonCT, `{"error":"too many siblings","siblings":101,"max_siblings":100}`}
+	siblings := canned{409, jsonCT, `{"error":"too many siblings","siblings":101,"max_siblings":100,"detail":"read the key and write back"}`}
 	storage := canned{507, jsonCT, `{"error":"insufficient storage","storage":"disk_full"}`}
 	overloaded := canned{503, map[string]string{"Content-Type": "application/json", "Retry-After": "1"}, `{"error":"overloaded"}`}
 
@@ -35,6 +36,9 @@ func TestLimitErrors(t *testing.T) {
 			}
 			if errors.Is(err, ErrBadRequest) || errors.Is(err, ErrQuorum) {
 				t.Fatalf("%v also matches another sentinel", err)
+			}
+			if name == "409" && !strings.Contains(err.Error(), "read the key and write back") {
+				t.Fatalf("%v does not carry the server's detail", err)
 			}
 			good := clienttest.NewServer(clienttest.Options{})
 			defer good.Close()

@@ -206,6 +206,12 @@ func loadServeCLI(dir string) (*serveCLI, error) {
 						if lit, ok := n.Args[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
 							name, _ := strconv.Unquote(lit.Value)
 							cli.flags[name] = true
+							// --shutdown-timeout's default is how long serve drains.
+							if name == "shutdown-timeout" && i+1 < len(n.Args) {
+								if d, ok := durationExpr(n.Args[i+1]); ok {
+									cli.drain = max(cli.drain, d)
+								}
+							}
 						}
 					}
 					if x != nil && fd == serveFn && x.Name == "context" && fun.Sel.Name == "WithTimeout" && len(n.Args) == 2 {
@@ -264,7 +270,7 @@ func cli(t *testing.T) *serveCLI {
 	}
 	if c.drain == 0 {
 		c.drain = 30 * time.Second
-		t.Logf("no context.WithTimeout(context.Background(), N*time.Second) in serve: assuming it drains for %s", c.drain)
+		t.Logf("no --shutdown-timeout default or context.WithTimeout(context.Background(), N*time.Second) in serve: assuming it drains for %s", c.drain)
 	}
 	return c
 }

@@ -37,6 +37,9 @@ type aae struct {
 	// Exchanges by result, for /metrics: found nothing to repair,
 	// repaired keys, failed.
 	exchangesClean, exchangesRepaired, exchangesFailed atomic.Int64
+	// failLogs bounds the failed-exchange lines: a peer that gossip still
+	// sees alive but RPC cannot reach fails an exchange every spacing.
+	failLogs *logBudget
 }
 
 // partTree is one partition's tree. Writes hold mu shared while they change
@@ -63,8 +66,18 @@ func newAAE(n *Node) *aae {
 		trees:    map[int]*partTree{},
 		tombSeen: map[int]map[string]time.Time{},
 		lastReap: map[int]time.Time{},
+		failLogs: newLogBudget(aaeFailLogLimit, aaeFailLogWindow, n.cfg.now, func(suppressed int) {
+			n.logger.Info("suppressed anti-entropy failure logs", "suppressed", suppressed, "window", aaeFailLogWindow)
+		}),
 	}
 }
+
+// At most aaeFailLogLimit failed exchanges are logged per aaeFailLogWindow;
+// dynkv_aae_exchanges_total{result="failed"} counts them all.
+const (
+	aaeFailLogLimit  = 5
+	aaeFailLogWindow = 10 * time.Second
+)
 
 func (a *aae) tree(p int) *partTree {
 	a.mu.Lock()
@@ -157,7 +170,9 @@ func (a *aae) run(ctx context.Context) {
 		a.sched.Done(p, peer, a.n.cfg.now(), repaired, err)
 		a.countExchange(repaired, err)
 		if err != nil {
-			a.n.logger.Info("anti-entropy exchange failed", "partition", p, "peer", peer, "err", err)
+			if a.failLogs.Allow() {
+				a.n.logger.Info("anti-entropy exchange failed", "partition", p, "peer", peer, "err", err)
+			}
 			continue
 		}
 		if repaired > 0 {

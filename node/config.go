@@ -161,8 +161,8 @@ func (c Config) Validate() error {
 	if c.W < 1 || c.W > c.N {
 		return fmt.Errorf("--w must be between 1 and --n (%d), got %d", c.N, c.W)
 	}
-	if c.MaxValueSize < 1 {
-		return fmt.Errorf("--max-value-size must be positive, got %d", c.MaxValueSize)
+	if c.MaxValueSize < 1 || c.MaxValueSize > maxValueSizeLimit {
+		return fmt.Errorf("--max-value-size must be between 1 and %d (values travel between nodes in frames of at most 64 MiB), got %d", maxValueSizeLimit, c.MaxValueSize)
 	}
 	if c.DefaultTimeout <= 0 || c.MaxTimeout < c.DefaultTimeout {
 		return fmt.Errorf("--timeout must be positive and at most %s, got %s", c.MaxTimeout, c.DefaultTimeout)

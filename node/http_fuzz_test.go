@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"testing"
 	"unicode/utf8"
 )
@@ -87,6 +89,59 @@ func FuzzHTTPPutGet(f *testing.F) {
 		}
 		if !bytes.Equal(rec.Body.Bytes(), value) || rec.Header().Get("Content-Type") != wantCT {
 			t.Fatalf("PUT %x (%q), read gives %x (%q)", value, wantCT, rec.Body.Bytes(), rec.Header().Get("Content-Type"))
+		}
+	})
+}
+
+// FuzzParseParams: any query string a client sends. parseParams must accept
+// only quorums from 1 to N, timeouts above 0 and at most MaxTimeout, each
+// parameter once and only those the request takes; what it accepts must
+// parse back to the same params when written out again.
+func FuzzParseParams(f *testing.F) {
+	for _, q := range []string{"", "r=1", "w=3&pw=2&sync=true&timeout=250ms", "r=0", "r=4", "r=1&r=1",
+		"timeout=1h", "timeout=-1s", "sync=maybe", "x=1", "pr=2&timeout=1m", "w=%31", "r=+1", "timeout=1e3ns"} {
+		f.Add(q, true)
+		f.Add(q, false)
+	}
+	n := &Node{cfg: DefaultConfig()}
+	f.Fuzz(func(t *testing.T, query string, write bool) {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return
+		}
+		p, err := n.parseParams(q, write)
+		if err != nil {
+			return
+		}
+		cfg := n.cfg
+		quorums := map[string]int{"r": p.r, "pr": p.pr}
+		if write {
+			quorums = map[string]int{"w": p.w, "pw": p.pw}
+		}
+		for name, v := range quorums {
+			if _, given := q[name]; given && (v < 1 || v > cfg.N) {
+				t.Fatalf("%q: accepted %s=%d with N=%d", query, name, v, cfg.N)
+			}
+		}
+		if p.timeout <= 0 || p.timeout > cfg.MaxTimeout || (p.sync && !write) {
+			t.Fatalf("%q: accepted %+v", query, p)
+		}
+		for name, vals := range q {
+			if len(vals) != 1 {
+				t.Fatalf("%q: accepted %s given %d times", query, name, len(vals))
+			}
+		}
+		out := url.Values{"timeout": {p.timeout.String()}}
+		for name, v := range quorums {
+			if v != 0 {
+				out.Set(name, strconv.Itoa(v))
+			}
+		}
+		if write {
+			out.Set("sync", strconv.FormatBool(p.sync))
+		}
+		if again, err := n.parseParams(out, write); err != nil || again != p {
+			t.Fatalf("%q parsed as %+v; written out as %q it parses as %+v, %v", query, p, out.Encode(), again, err)
 		}
 	})
 }

@@ -46,6 +46,11 @@ type Limits struct {
 	MinFreeDisk int64
 }
 
+// maxValueSizeLimit is the largest --max-value-size: a value travels to
+// the other replicas in one RPC frame (rpc.Config.MaxFrameSize, 64 MiB),
+// with its key, its siblings' headers and the clock.
+const maxValueSizeLimit = 60 << 20
+
 // DefaultLimits returns the limits of dynkv serve.
 func DefaultLimits() Limits {
 	return Limits{

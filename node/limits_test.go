@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -119,6 +120,15 @@ func TestLimitsValidate(t *testing.T) {
 	if err := DefaultLimits().Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
+	cfg := DefaultConfig()
+	cfg.Name, cfg.DataDir, cfg.HTTPAddr, cfg.RPCAddr, cfg.GossipAddr = "n1", "/d", "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	cfg.MaxValueSize = 100 << 20
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--max-value-size") {
+		t.Fatalf("a value size over the RPC frame: %v", err)
+	}
 	for name, mut := range map[string]func(*Limits){
 		"--max-concurrent-requests": func(l *Limits) { l.MaxConcurrentRequests = -1 },
 		"--max-header-bytes":        func(l *Limits) { l.MaxHeaderBytes = 100 },
@@ -134,4 +144,48 @@ func TestLimitsValidate(t *testing.T) {
 			t.Errorf("%s: got %v, want an error naming the flag", name, err)
 		}
 	}
+}
+
+// TestNodeOverload: a node started with --max-concurrent-requests 1 and one
+// PUT in flight (its body still arriving) refuses the next request with
+// 503 overloaded, answers /health, and takes requests again once the PUT
+// is done.
+func TestNodeOverload(t *testing.T) {
+	c := startCluster(t, 1, func(cfg *Config) {
+		cfg.N, cfg.R, cfg.W = 1, 1, 1
+		cfg.Limits.MaxConcurrentRequests = 1
+	})
+	body, feed := io.Pipe()
+	req, err := http.NewRequest(http.MethodPut, "http://"+c.nodes[0].HTTPAddr()+"/kv/slow", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int, 1)
+	go func() {
+		res, err := c.http.Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		res.Body.Close()
+		done <- res.StatusCode
+	}()
+	feed.Write([]byte("part"))
+	eventually(t, 5*time.Second, func() error {
+		if n := c.nodes[0].admit.inFlight(); n != 1 {
+			return fmt.Errorf("%d requests in flight", n)
+		}
+		return nil
+	})
+	r := c.do(0, http.MethodGet, "/kv/other", nil, nil)
+	mustStatus(t, "request over the limit", r, http.StatusServiceUnavailable)
+	if m := r.json(t); m["error"] != "overloaded" || r.header.Get("Retry-After") != "1" {
+		t.Fatalf("503 body %v, Retry-After %q", m, r.header.Get("Retry-After"))
+	}
+	mustStatus(t, "/health while overloaded", c.do(0, http.MethodGet, "/health", nil, nil), http.StatusOK)
+	feed.Close()
+	if st := <-done; st != http.StatusNoContent {
+		t.Fatalf("the slow PUT: %d", st)
+	}
+	mustStatus(t, "after the PUT", c.do(0, http.MethodGet, "/kv/slow", nil, nil), http.StatusOK)
 }

@@ -295,7 +295,7 @@ func (m *membership) memberlistConfig(cfg Config) (*memberlist.Config, error) {
 	mc.Events = d
 	mc.Alive = d
 	mc.Merge = d
-	mc.Logger = log.New(&slogWriter{l: m.logger.With("component", "gossip")}, "", 0)
+	mc.Logger = log.New(&slogWriter{l: m.logger.With("subsystem", "memberlist")}, "", 0)
 	if len(cfg.GossipKey) > 0 {
 		// Every gossip message is encrypted and authenticated (AES-GCM):
 		// a node without the key can neither join nor read the cluster's
@@ -443,7 +443,9 @@ func (m *membership) setLiveness(name, state string) {
 		}
 		next[name] = state
 		if m.liveness.CompareAndSwap(old, &next) {
-			m.logger.Info(livenessMessage(known, state), "member", name, "state", state)
+			if name != m.self { // memberlist reports this node's own leave too
+				m.logger.Info(livenessMessage(known, state), "member", name, "state", state)
+			}
 			m.noteDown(name, state)
 			return
 		}

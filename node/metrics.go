@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,8 +31,10 @@ type Metrics struct {
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
-	// Children resolved once, so that counting a request allocates nothing.
-	reqByCode [numHTTPOps][len(commonCodes)]prometheus.Counter
+	// Children resolved once (a request counter on its first use, so that
+	// only the pairs seen are exported), so that counting a request
+	// allocates nothing.
+	reqByCode [numHTTPOps][len(commonCodes)]atomic.Pointer[counterBox]
 	latByOp   [numHTTPOps]prometheus.Observer
 
 	recorders sync.Pool // *statusRecorder
@@ -49,7 +52,7 @@ const (
 var httpOpNames = [numHTTPOps]string{"get", "put", "delete", "other"}
 
 // commonCodes are the status codes the API answers with; their counters are
-// resolved in advance. Any other code is counted too, at the cost of a label
+// kept once resolved. Any other code is counted too, at the cost of a label
 // lookup.
 var commonCodes = [...]int{200, 204, 300, 400, 401, 404, 405, 413, 499, 500, 503, 504}
 
@@ -70,9 +73,6 @@ func newMetrics(version string) *Metrics {
 	}, []string{"op"})
 	for op, name := range httpOpNames {
 		m.latByOp[op] = m.latency.WithLabelValues(name)
-		for i, code := range commonCodes {
-			m.reqByCode[op][i] = m.requests.WithLabelValues(name, strconv.Itoa(code))
-		}
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: metricsNamespace, Name: "build_info",
@@ -125,12 +125,22 @@ func (m *Metrics) observe(op, code int, took time.Duration) {
 	m.latByOp[op].Observe(took.Seconds())
 	for i, c := range commonCodes {
 		if c == code {
-			m.reqByCode[op][i].Inc()
+			slot := &m.reqByCode[op][i]
+			box := slot.Load()
+			if box == nil {
+				// Two first requests may both resolve it: the same child.
+				box = &counterBox{m.requests.WithLabelValues(httpOpNames[op], strconv.Itoa(code))}
+				slot.Store(box)
+			}
+			box.c.Inc()
 			return
 		}
 	}
 	m.requests.WithLabelValues(httpOpNames[op], strconv.Itoa(code)).Inc()
 }
+
+// counterBox holds a resolved child for an atomic pointer.
+type counterBox struct{ c prometheus.Counter }
 
 // instrument counts and times every request h answers. It must wrap the
 // authentication too, so that refused requests (401) are counted.

@@ -319,6 +319,9 @@ func (n *Node) closeAll(ctx context.Context, clean bool) error {
 	}
 	n.wg.Wait()
 	n.quorumLogs.Stop()
+	if n.aae != nil {
+		n.aae.failLogs.Stop()
+	}
 	n.phase.Store(phaseStopped)
 	if n.store == nil {
 		return nil

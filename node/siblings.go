@@ -33,9 +33,10 @@ func (n *Node) checkSiblings(cur, next vclock.Set) error {
 }
 
 // storageRefused reports a write the local store refused before applying
-// it: its disk is full or has failed.
+// it: its disk is full or has failed. The write during which the disk
+// failed is not one: it may be visible on this node (a 500 says so).
 func storageRefused(err error) bool {
-	return errors.Is(err, store.ErrDiskFull) || errors.Is(err, store.ErrStorageFailed)
+	return (errors.Is(err, store.ErrDiskFull) || errors.Is(err, store.ErrStorageFailed)) && !errors.Is(err, store.ErrNotDurable)
 }
 
 // storageState names a store's refusal for the wire and /status: "ok",
@@ -44,6 +45,8 @@ func storageState(err error) string {
 	switch {
 	case err == nil:
 		return "ok"
+	case !storageRefused(err):
+		return ""
 	case errors.Is(err, store.ErrStorageFailed):
 		return "failed"
 	case errors.Is(err, store.ErrDiskFull):

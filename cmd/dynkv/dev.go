@@ -160,6 +160,7 @@ func printDev(w io.Writer, c devConfig, nodes []*devNode) {
 	fmt.Fprintf(w, "  curl -i 'http://%s/kv/greeting?r=2'\n", last)
 	fmt.Fprintf(w, "  curl -s http://%s/preflist/greeting\n", first)
 	fmt.Fprintf(w, "  curl -s http://%s/status\n", first)
+	fmt.Fprintf(w, "  curl -s http://%s/metrics | grep ^dynkv_\n", first)
 	fmt.Fprintf(w, "  go run ./cmd/dynkv status --endpoints %s\n", first)
 }
 

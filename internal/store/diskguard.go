@@ -37,6 +37,11 @@ var (
 	// node until it restarts but is not durable. Reads continue; restart
 	// the node (and check its disk) to take writes again.
 	ErrStorageFailed = errors.New("store: storage failed: a write-ahead log write or fsync failed; writes are refused until restart")
+	// ErrNotDurable is wrapped, with ErrStorageFailed, by the error of a
+	// write during which the WAL failed: unlike the writes refused after
+	// it, that one reached pebble and may be visible on this node until it
+	// restarts, but it is not durable.
+	ErrNotDurable = errors.New("store: the write-ahead log failed under this write: it may be visible on this node until restart but is not durable")
 )
 
 // diskCheckInterval is how long a free-space reading is trusted.
@@ -172,5 +177,8 @@ func (s *Store) apply(sync bool, write func() error) error {
 	if err := write(); err != nil {
 		return err
 	}
-	return s.guard.failure()
+	if err := s.guard.failure(); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotDurable, err)
+	}
+	return nil
 }

@@ -34,8 +34,8 @@ func TestFailedFsyncLatches(t *testing.T) {
 		t.Fatalf("state %q before the failure", s.State())
 	}
 	fs.FailSync.Store(true)
-	if err := putValue(s, "hit", true); !errors.Is(err, ErrStorageFailed) {
-		t.Fatalf("write whose fsync failed: %v, want ErrStorageFailed", err)
+	if err := putValue(s, "hit", true); !errors.Is(err, ErrStorageFailed) || !errors.Is(err, ErrNotDurable) {
+		t.Fatalf("write whose fsync failed: %v, want ErrStorageFailed and ErrNotDurable", err)
 	}
 	fs.FailSync.Store(false) // the disk "recovers": the store must not believe it
 	syncs := fs.Syncs.Load()
@@ -49,8 +49,8 @@ func TestFailedFsyncLatches(t *testing.T) {
 		"meta": func() error { return s.PutMeta("x", []byte("y")) },
 		"sync": s.Sync,
 	} {
-		if err := write(); !errors.Is(err, ErrStorageFailed) {
-			t.Errorf("%s write after the failure: %v, want ErrStorageFailed", name, err)
+		if err := write(); !errors.Is(err, ErrStorageFailed) || errors.Is(err, ErrNotDurable) {
+			t.Errorf("%s write after the failure: %v, want ErrStorageFailed, refused before it reached pebble", name, err)
 		}
 	}
 	if n := fs.Syncs.Load(); n != syncs {
