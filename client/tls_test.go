@@ -10,19 +10,13 @@ import (
 	"testing"
 
 	"github.com/dynkv/dynkv/client/clienttest"
-	"github.com/dynkv/dynkv/internal/tlsfiles"
 	"github.com/dynkv/dynkv/internal/tlsfiles/tlstest"
 )
 
 // tlsNode starts a fake node serving HTTPS with a certificate of ca.
 func tlsNode(t *testing.T, ca *tlstest.CA) *clienttest.Server {
 	t.Helper()
-	p := ca.Issue(t, "n1")
-	cert, err := tlsfiles.LoadKeyPair(p.CertFile, p.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := clienttest.NewServer(clienttest.Options{TLS: &tls.Config{Certificates: []tls.Certificate{*cert}}})
+	srv := clienttest.NewServer(clienttest.Options{TLS: ca.ServerConfig(t, "n1")})
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"crypto/tls"
 	"strings"
 	"testing"
 
 	"github.com/dynkv/dynkv/client/clienttest"
-	"github.com/dynkv/dynkv/internal/tlsfiles"
 	"github.com/dynkv/dynkv/internal/tlsfiles/tlstest"
 )
 
@@ -15,12 +13,7 @@ import (
 // the fix without it; the ring commands' client trusts the same CA.
 func TestClientCmdsCAFile(t *testing.T) {
 	ca := tlstest.NewCA(t)
-	p := ca.Issue(t, "n1")
-	cert, err := tlsfiles.LoadKeyPair(p.CertFile, p.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := clienttest.NewServer(clienttest.Options{TLS: &tls.Config{Certificates: []tls.Certificate{*cert}}})
+	srv := clienttest.NewServer(clienttest.Options{TLS: ca.ServerConfig(t, "n1")})
 	t.Cleanup(srv.Close)
 	ep := "--endpoints=https://" + srv.Addr
 
@@ -38,7 +31,8 @@ func TestClientCmdsCAFile(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "use an https:// endpoint") {
 		t.Errorf("get with http:// to an HTTPS node: exit %d, %q", code, errOut)
 	}
-	_, errOut, code = clientCLI(t, "", "get", ep, "--ca-file", p.KeyFile, "k")
+	notPEM := ca.Write(t, "not-a-cert.pem", []byte("-----BEGIN EC PRIVATE KEY-----\n"))
+	_, errOut, code = clientCLI(t, "", "get", ep, "--ca-file", notPEM, "k")
 	if code != 2 || !strings.Contains(errOut, "holds no PEM certificate") {
 		t.Errorf("get with a key as --ca-file: exit %d, %q", code, errOut)
 	}

@@ -5,6 +5,7 @@ package tlstest
 
 import (
 	"crypto/ecdsa"
+	"crypto/tls"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
@@ -94,6 +95,18 @@ func (ca *CA) IssueFor(t testing.TB, name string, notAfter time.Time, dnsNames .
 	p.CertFile = write(t, ca.dir, name+".pem", p.CertPEM)
 	p.KeyFile = write(t, ca.dir, name+"-key.pem", p.KeyPEM)
 	return p
+}
+
+// ServerConfig issues a certificate for name and returns a server TLS
+// config presenting it: a fake node serving HTTPS.
+func (ca *CA) ServerConfig(t testing.TB, name string) *tls.Config {
+	t.Helper()
+	p := ca.Issue(t, name)
+	cert, err := tls.X509KeyPair(p.CertPEM, p.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}}
 }
 
 // Write writes data to a new file in the CA's dir and returns its path.
