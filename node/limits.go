@@ -20,7 +20,9 @@ type Limits struct {
 	// and Retry-After: 1: nothing queues, and the client may send it to
 	// another node because it was never executed. 0: unlimited.
 	MaxConcurrentRequests int
-	// MaxHeaderBytes bounds a request's header (net/http answers 431).
+	// MaxHeaderBytes bounds a request's header: 431 with a JSON error. A
+	// header over twice this is cut off by net/http itself while reading
+	// (431 in plain text), so no request holds more than that in memory.
 	MaxHeaderBytes int
 	// MaxBodyBytes bounds the body of every request but a PUT to /kv/, which
 	// --max-value-size bounds instead (413).
@@ -102,7 +104,18 @@ func (l Limits) httpServer(srv *http.Server, maxTimeout time.Duration) {
 		srv.WriteTimeout = maxTimeout + 10*time.Second
 	}
 	srv.IdleTimeout = l.IdleTimeout
-	srv.MaxHeaderBytes = l.MaxHeaderBytes
+	srv.MaxHeaderBytes = 2 * l.MaxHeaderBytes
+}
+
+// headerBytes is about what r's request line and header took on the wire.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 // admission caps the requests served at once and the bodies of requests
@@ -111,13 +124,14 @@ func (l Limits) httpServer(srv *http.Server, maxTimeout time.Duration) {
 // client try another node.
 type admission struct {
 	slots   chan struct{} // one token per request in flight; nil: no cap
+	maxHead int
 	refused atomic.Uint64 // requests answered 503 overloaded
 	maxBody int64
 	next    http.Handler
 }
 
 func newAdmission(l Limits, next http.Handler) *admission {
-	a := &admission{maxBody: l.MaxBodyBytes, next: next}
+	a := &admission{maxBody: l.MaxBodyBytes, maxHead: l.MaxHeaderBytes, next: next}
 	if l.MaxConcurrentRequests > 0 {
 		a.slots = make(chan struct{}, l.MaxConcurrentRequests)
 	}
@@ -128,6 +142,12 @@ func newAdmission(l Limits, next http.Handler) *admission {
 func (a *admission) inFlight() int { return len(a.slots) }
 
 func (a *admission) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.maxHead > 0 {
+		if n := headerBytes(r); n > a.maxHead {
+			writeError(w, http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("request header is about %d bytes; the limit is %d (--max-header-bytes)", n, a.maxHead), nil)
+			return
+		}
+	}
 	if r.URL.Path == "/health" {
 		a.next.ServeHTTP(w, r) // probes must see a busy node as up
 		return
