@@ -144,6 +144,7 @@ func (s *Server) serveStatus(w http.ResponseWriter, _ *http.Request) {
 			{"name": "n2", "state": "suspect", "http_addr": host + ":1", "partitions_owned": 0},
 		},
 		"hints_pending": 7,
+		"storage":       "disk_full",
 		"anti_entropy":  map[string]any{"exchanges": 0}, // a field added later
 	}
 	w.Header().Set("Content-Type", "application/json")

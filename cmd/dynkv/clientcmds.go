@@ -357,6 +357,9 @@ func printStatus(stdout io.Writer, st *client.Status) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(stdout, "\nhints pending on %s: %d\n", st.Node, st.HintsPending)
+	if st.Storage != "" && st.Storage != "ok" {
+		fmt.Fprintf(stdout, "storage on %s: %s: it refuses writes (507) and serves reads\n", st.Node, st.Storage)
+	}
 	if c := rs.RingChange; c != nil {
 		fmt.Fprintf(stdout, "ring change: %s of %s (driver %s), %s\n  %s\n", c.Kind, c.Member, c.Driver, c.Phase,
 			progressBar(c.Done, c.Partitions, humanBytes(c.MovedBytes)+" moved"))

@@ -128,6 +128,7 @@ func TestClientCmdsStatus(t *testing.T) {
 	for _, want := range []string{
 		"node: n1 (version fake)\n", "n=3 r=2 w=2 partitions=256\n",
 		"NAME  STATE    RING  HTTP ADDR", "n1    alive    -     " + srv.Addr, "n2    suspect  ", "\nhints pending on n1: 7\n",
+		"storage on n1: disk_full: it refuses writes (507) and serves reads\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
