@@ -31,7 +31,13 @@ failed=()
 passed=0
 for pkg in $(go list "${patterns[@]}"); do
 	# -list prints the matching names, then "ok  <pkg> <time>".
-	targets=$(go test -run '^$' -list '^Fuzz' "$pkg" | grep '^Fuzz' | grep -E -- "$match" || true)
+	if ! list=$(go test -run '^$' -list '^Fuzz' "$pkg" 2>&1); then
+		printf 'FAIL %-40s (does not build)\n' "$pkg"
+		echo "$list" | head -20 | sed 's/^/     /'
+		failed+=("$pkg (does not build)")
+		continue
+	fi
+	targets=$(echo "$list" | grep '^Fuzz' | grep -E -- "$match" || true)
 	for target in $targets; do
 		log="$logdir/$(echo "$pkg" | tr / _).$target.log"
 		start=$(date +%s)
@@ -43,10 +49,11 @@ for pkg in $(go list "${patterns[@]}"); do
 			result=FAIL
 			failed+=("$pkg $target")
 		fi
-		execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+		# A short run may print no progress line: no count, not an error.
+		execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
 		printf '%-4s %-40s %-22s %5ss  execs=%s\n' "$result" "$pkg" "$target" "$(($(date +%s) - start))" "${execs:-?}"
 		if [ "$result" = FAIL ]; then
-			grep -E -- '--- FAIL|Failing input|panic:|\.go:[0-9]+:' "$log" | head -20 | sed 's/^/     /'
+			{ grep -E -- '--- FAIL|Failing input|panic:|\.go:[0-9]+:' "$log" || true; } | head -20 | sed 's/^/     /'
 		fi
 	done
 done
