@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -47,5 +49,40 @@ func TestServeRefusesBadConfig(t *testing.T) {
 	code := run(t.Context(), []string{"serve", "--name", "n1", "--data-dir", t.TempDir(), "--r", "4"}, nil, &out, &errb)
 	if code != 1 || !strings.Contains(errb.String(), "--r must be between 1 and --n") {
 		t.Fatalf("r above n: exit %d, %q", code, errb.String())
+	}
+}
+
+// TestLogFlags: --log-format json writes one JSON object per line,
+// --log-level drops what is below it, and bad values name the flag.
+func TestLogFlags(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := newLogger(&buf, "warn", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("dropped", "partition", 3)
+	log.Warn("quorum failed", "partition", 17)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("want only the warning at level warn, got %q", buf.String())
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil || rec["msg"] != "quorum failed" || rec["partition"] != 17.0 || rec["level"] != "WARN" {
+		t.Fatalf("json line %q: %v %v", lines[0], rec, err)
+	}
+	buf.Reset()
+	log, err = newLogger(&buf, "debug", "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Debug("read repair", "partition", 5)
+	if got := buf.String(); !strings.Contains(got, "level=DEBUG") || !strings.Contains(got, "partition=5") {
+		t.Fatalf("text line %q", got)
+	}
+	if _, err := newLogger(&buf, "loud", "text"); err == nil || !strings.Contains(err.Error(), "--log-level") {
+		t.Errorf("bad level error %v does not name --log-level", err)
+	}
+	if _, err := newLogger(&buf, "info", "xml"); err == nil || !strings.Contains(err.Error(), "--log-format") {
+		t.Errorf("bad format error %v does not name --log-format", err)
 	}
 }
