@@ -22,6 +22,18 @@ func (c *Client) clientHandshake(ctx context.Context, addr string, conn net.Conn
 		}
 		cfg.ServerName = host
 	}
+	if verify := cfg.VerifyConnection; verify != nil {
+		// crypto/tls leaves ConnectionState.ServerName empty for an IP
+		// address (no SNI for IPs); a VerifyConnection that checks
+		// cs.ServerName would then check no name at all.
+		name := cfg.ServerName
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if cs.ServerName == "" {
+				cs.ServerName = name
+			}
+			return verify(cs)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)
 	defer cancel()
 	tc := tls.Client(conn, cfg)

@@ -153,3 +153,24 @@ func BenchmarkTCPCallTLS(b *testing.B) {
 		}
 	}
 }
+
+// TestPeerNamedElsewhereRefused: a peer dialled at 127.0.0.1 whose
+// certificate, though signed by the cluster's CA, names only another
+// address is refused. crypto/tls sends no server name for an IP, so the
+// check must not rely on the one in the connection state.
+func TestPeerNamedElsewhereRefused(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	elsewhere, client := ca.IssueElsewhere(t, "other", net.IPv4(10, 9, 9, 9)), ca.Issue(t, "n2")
+	srvTLS, _ := tlsConfigs(t, tlsfiles.Files{Cert: elsewhere.CertFile, Key: elsewhere.KeyFile, CA: ca.File})
+	_, cli := tlsConfigs(t, tlsfiles.Files{Cert: client.CertFile, Key: client.KeyFile, CA: ca.File})
+	s, err := Listen("127.0.0.1:0", HandlerFunc(echo), Config{ServerTLS: srvTLS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := NewClient(Config{ClientTLS: cli})
+	defer c.Close()
+	if _, err := c.Call(timeoutCtx(t, testTimeout), s.Addr(), 7, []byte("hi")); err == nil {
+		t.Fatal("call to 127.0.0.1 succeeded although the peer's certificate names only 10.9.9.9 and other.example")
+	}
+}

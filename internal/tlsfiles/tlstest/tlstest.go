@@ -72,6 +72,19 @@ func (ca *CA) Issue(t testing.TB, name string, dnsNames ...string) Pair {
 // IssueFor is Issue with the expiry given.
 func (ca *CA) IssueFor(t testing.TB, name string, notAfter time.Time, dnsNames ...string) Pair {
 	t.Helper()
+	return ca.issue(t, name, notAfter, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, append([]string{"localhost"}, dnsNames...))
+}
+
+// IssueElsewhere makes a certificate that names only ip and name+".example",
+// not this host: a peer presenting it where another address was dialled
+// must be refused.
+func (ca *CA) IssueElsewhere(t testing.TB, name string, ip net.IP) Pair {
+	t.Helper()
+	return ca.issue(t, name, time.Now().Add(24*time.Hour), []net.IP{ip}, []string{name + ".example"})
+}
+
+func (ca *CA) issue(t testing.TB, name string, notAfter time.Time, ips []net.IP, dnsNames []string) Pair {
+	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(t),
@@ -80,8 +93,8 @@ func (ca *CA) IssueFor(t testing.TB, name string, notAfter time.Time, dnsNames .
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:     append([]string{"localhost"}, dnsNames...),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		DNSNames:     dnsNames,
+		IPAddresses:  ips,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
 	if err != nil {
