@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -82,9 +83,21 @@ func readFrame(r *bufio.Reader, max int) (frame, error) {
 		return f, err
 	}
 	if bodyLen := int(n) - hdrLen; bodyLen > 0 {
-		f.body = make([]byte, bodyLen)
-		if _, err := io.ReadFull(r, f.body); err != nil {
-			return f, noEOF(err)
+		// Grow the body as its bytes arrive rather than trusting the
+		// prefix: a peer that declares 64 MiB and stalls holds at most
+		// what it sent (plus the first chunk).
+		const chunk = 1 << 20
+		if bodyLen <= chunk {
+			f.body = make([]byte, bodyLen)
+			if _, err := io.ReadFull(r, f.body); err != nil {
+				return f, noEOF(err)
+			}
+		} else {
+			buf := bytes.NewBuffer(make([]byte, 0, chunk))
+			if _, err := io.CopyN(buf, r, int64(bodyLen)); err != nil {
+				return f, noEOF(err)
+			}
+			f.body = buf.Bytes()
 		}
 	}
 	return f, nil
