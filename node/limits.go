@@ -1,8 +1,10 @@
 package node
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -172,7 +174,17 @@ func (a *admission) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is %d bytes; the limit for %s %s is %d (--max-body-size)", r.ContentLength, r.Method, r.URL.Path, a.maxBody), nil)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
+		if r.ContentLength < 0 {
+			// A chunked body has no length to check up front, and no
+			// handler but PUT reads its body: read it here, bounded.
+			body, err := io.ReadAll(io.LimitReader(r.Body, a.maxBody+1))
+			if err != nil || int64(len(body)) > a.maxBody {
+				w.Header().Set("Connection", "close") // the rest stays unread
+				writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over the limit for %s %s, %d bytes (--max-body-size)", r.Method, r.URL.Path, a.maxBody), nil)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 	}
 	a.next.ServeHTTP(w, r)
 }

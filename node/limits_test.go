@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,6 +97,25 @@ func TestRequestSizeLimits(t *testing.T) {
 		t.Fatalf("413 does not name the flag: %s", r.body)
 	}
 	mustStatus(t, "small body on GET /status", c.do(0, http.MethodGet, "/status", []byte("x"), nil), http.StatusOK)
+	for _, tc := range []struct {
+		size int
+		want int
+	}{{2 << 10, http.StatusRequestEntityTooLarge}, {512, http.StatusOK}} {
+		// Chunked: no Content-Length to refuse up front.
+		body := io.MultiReader(bytes.NewReader(make([]byte, tc.size)))
+		req, err := http.NewRequest(http.MethodGet, "http://"+c.nodes[0].HTTPAddr()+"/status", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tc.want {
+			t.Fatalf("GET /status with a chunked %d-byte body: %d, want %d", tc.size, res.StatusCode, tc.want)
+		}
+	}
 	mustStatus(t, "4 KiB value", c.put(0, "k", "", strings.Repeat("v", 4<<10), ""), http.StatusNoContent)
 	mustStatus(t, "16 KiB value", c.put(0, "k", "", strings.Repeat("v", 16<<10), ""), http.StatusRequestEntityTooLarge)
 }
