@@ -16,6 +16,15 @@ var errMalformedMsg = errors.New("malformed msgpack")
 // four deep at most.
 const maxMsgDepth = 32
 
+// maxMsgElems bounds the elements of one array or map. msgpack/v5 allocates
+// a slice for the whole declared length before decoding an element (its
+// own sliceAllocLimit is never applied: decode_slice.go tests the flag with
+// "!= 1"), and an element of ours can take 56 bytes or more for one byte of
+// input (nil), so "no more elements than bytes left" alone still lets a
+// 64 MiB frame ask for gigabytes. Our largest arrays are anti-entropy leaf
+// indices, at most antientropy.MaxLeaves.
+const maxMsgElems = 1 << 20
+
 // unmarshalMsg is msgpack.Unmarshal for bytes from outside this process
 // (RPC bodies, gossip, stored state). msgpack/v5 allocates a slice of a
 // struct type for the whole length an array header declares before reading
@@ -122,6 +131,9 @@ func checkMsg(b []byte) error {
 			default:
 				skip = extra + int(n)
 			}
+		}
+		if elems > 2*maxMsgElems || isArray && elems > maxMsgElems {
+			return fmt.Errorf("%w: %d elements, limit %d", errMalformedMsg, elems, maxMsgElems)
 		}
 		if skip > len(b) || elems > len(b) {
 			return fmt.Errorf("%w: %d bytes or %d elements with %d bytes left", errMalformedMsg, skip, elems, len(b))
