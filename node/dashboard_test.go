@@ -110,6 +110,12 @@ func TestDashboardMetricsExist(t *testing.T) {
 		t.Fatal("servedName accepts names that are not served")
 	}
 
+	for _, name := range readmeMetrics(t) {
+		if !servedName(fams, name) {
+			t.Errorf("README's Monitoring table names %s, which /metrics does not serve", name)
+		}
+	}
+
 	prom, err := os.ReadFile(filepath.Join("..", "deploy", "prometheus.yml"))
 	if err != nil {
 		t.Fatal(err)
@@ -121,4 +127,50 @@ func TestDashboardMetricsExist(t *testing.T) {
 	if len(targets) != 3 {
 		t.Errorf("deploy/prometheus.yml lists %d node targets, want 3 (n1:8001 .. n3:8001)", len(targets))
 	}
+}
+
+// readmeMetrics returns the metric names in the first column of README's
+// Monitoring table, with shorthands such as `_delivered_total` after
+// `dynkv_hints_written_total` spelled out (dynkv_hints_delivered_total).
+func readmeMetrics(t *testing.T) []string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(raw), "\n## Monitoring\n")
+	if !ok {
+		t.Fatal("README.md has no Monitoring section")
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	var names []string
+	tick := regexp.MustCompile("`([a-z_]+)`")
+	for _, line := range strings.Split(sec, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 3 || !strings.Contains(cells[1], "`dynkv_") {
+			continue
+		}
+		base := ""
+		for _, m := range tick.FindAllStringSubmatch(cells[1], -1) {
+			name := m[1]
+			if strings.HasPrefix(name, "dynkv_") {
+				base = name
+				names = append(names, name)
+				continue
+			}
+			// A shorthand replaces the last words of the name before it:
+			// take the longest prefix of base that, with it, is a name.
+			words := strings.Split(base, "_")
+			for i := len(words) - 1; i > 1; i-- {
+				if full := strings.Join(words[:i], "_") + name; strings.Count(full, "_") <= strings.Count(base, "_") {
+					names = append(names, full)
+					break
+				}
+			}
+		}
+	}
+	if len(names) < 20 {
+		t.Fatalf("README's Monitoring table names only %d metrics: %v", len(names), names)
+	}
+	return names
 }
