@@ -92,6 +92,9 @@ type Config struct {
 	// FreeSpace reads the free bytes of the data dir's file system (nil:
 	// statfs), for tests of Limits.MinFreeDisk.
 	FreeSpace func(dir string) (uint64, error)
+	// MaxSiblingBytes bounds the encoded size of a key's siblings together
+	// (0: 60 MiB, what fits one RPC frame); tests lower it.
+	MaxSiblingBytes int
 	// Now is the node's wall clock (nil: time.Now). Simulations skew it per
 	// node to show that no outcome depends on clocks agreeing: versions are
 	// ordered by vector clocks only, and clocks time only local things

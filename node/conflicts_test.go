@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -169,5 +170,36 @@ func TestConflictsEndpoint(t *testing.T) {
 	}
 	if n := r.json(t)["scanned_keys"]; n != 3.0 {
 		t.Fatalf("scanned_keys %v, want 3", n)
+	}
+}
+
+// TestSiblingBytesLimit: siblings that together would outgrow what one
+// message between replicas can carry are refused (409, nothing stored),
+// so the key stays replicable and readable at any quorum; a write that
+// resolves them is taken.
+func TestSiblingBytesLimit(t *testing.T) {
+	c := startCluster(t, 2, func(cfg *Config) {
+		cfg.N, cfg.R, cfg.W = 2, 2, 2
+		cfg.MaxSiblingBytes = 64 << 10
+	})
+	r := c.put(0, "k", "", "v0", emptyContext)
+	mustStatus(t, "first write", r, http.StatusNoContent)
+	ctx0 := r.header.Get(headerContext)
+	val := strings.Repeat("x", 20<<10)
+	for i := range 3 {
+		mustStatus(t, fmt.Sprint("sibling ", i+1), c.put(i%2, "k", "", val, ctx0), http.StatusNoContent)
+	}
+	r = c.put(0, "k", "", val, ctx0)
+	mustStatus(t, "4th sibling of 20 KiB", r, http.StatusConflict)
+	if m := r.json(t); m["error"] != "too many siblings" || m["max_bytes"] != float64(64<<10) || !strings.Contains(fmt.Sprint(m["detail"]), "siblings too large") {
+		t.Fatalf("409 body: %v", m)
+	}
+	st, ctx, vals := c.get(1, "k", "?r=2")
+	if st != http.StatusMultipleChoices || len(vals) != 3 {
+		t.Fatalf("read at r=2 after the refusal: %d, %d siblings; want 300 with 3", st, len(vals))
+	}
+	mustStatus(t, "resolving write", c.put(1, "k", "", "merged", ctx), http.StatusNoContent)
+	if st, _, vals := c.get(0, "k", "?r=2"); st != http.StatusOK || !slices.Equal(vals, []string{"merged"}) {
+		t.Fatalf("after resolving: %d %v", st, vals)
 	}
 }
