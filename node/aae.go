@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dynkv/dynkv/antientropy"
+	"github.com/dynkv/dynkv/internal/logbudget"
 	"github.com/dynkv/dynkv/internal/ratelimit"
 	"github.com/dynkv/dynkv/quorum"
 	"github.com/dynkv/dynkv/vclock"
@@ -39,7 +40,7 @@ type aae struct {
 	exchangesClean, exchangesRepaired, exchangesFailed atomic.Int64
 	// failLogs bounds the failed-exchange lines: a peer that gossip still
 	// sees alive but RPC cannot reach fails an exchange every spacing.
-	failLogs *logBudget
+	failLogs *logbudget.Budget
 }
 
 // partTree is one partition's tree. Writes hold mu shared while they change
@@ -66,7 +67,7 @@ func newAAE(n *Node) *aae {
 		trees:    map[int]*partTree{},
 		tombSeen: map[int]map[string]time.Time{},
 		lastReap: map[int]time.Time{},
-		failLogs: newLogBudget(aaeFailLogLimit, aaeFailLogWindow, n.cfg.now, func(suppressed int) {
+		failLogs: logbudget.New(aaeFailLogLimit, aaeFailLogWindow, n.cfg.now, func(suppressed int) {
 			n.logger.Info("suppressed anti-entropy failure logs", "suppressed", suppressed, "window", aaeFailLogWindow)
 		}),
 	}

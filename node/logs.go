@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/dynkv/dynkv/internal/logbudget"
 	"github.com/dynkv/dynkv/quorum"
 )
 
@@ -20,8 +21,8 @@ const (
 	quorumLogWindow = time.Second
 )
 
-func (n *Node) newQuorumLogs() *logBudget {
-	return newLogBudget(quorumLogLimit, quorumLogWindow, n.cfg.now, func(suppressed int) {
+func (n *Node) newQuorumLogs() *logbudget.Budget {
+	return logbudget.New(quorumLogLimit, quorumLogWindow, n.cfg.now, func(suppressed int) {
 		n.logger.Warn("suppressed failed-quorum logs", "suppressed", suppressed, "window", quorumLogWindow)
 	})
 }

@@ -15,6 +15,7 @@ import (
 	sockaddr "github.com/hashicorp/go-sockaddr"
 
 	"github.com/dynkv/dynkv/hintedhandoff"
+	"github.com/dynkv/dynkv/internal/logbudget"
 	"github.com/dynkv/dynkv/internal/rpc"
 	"github.com/dynkv/dynkv/internal/store"
 	"github.com/dynkv/dynkv/quorum"
@@ -54,7 +55,7 @@ type Node struct {
 
 	metrics *Metrics
 	// quorumLogs bounds the failed-quorum warnings (logs.go).
-	quorumLogs *logBudget
+	quorumLogs *logbudget.Budget
 
 	rpcServer io.Closer
 	rpcClient rpc.Transport

@@ -1,4 +1,4 @@
-package node
+package logbudget
 
 import (
 	"sync"
@@ -32,7 +32,7 @@ func TestLogBudget(t *testing.T) {
 	var reports []int
 	// A window of an hour of real time: the timer never fires during the
 	// test, only the fake clock moves windows along.
-	b := newLogBudget(3, time.Hour, clock.now, func(n int) { reports = append(reports, n) })
+	b := New(3, time.Hour, clock.now, func(n int) { reports = append(reports, n) })
 	defer b.Stop()
 	allowed := 0
 	for range 10 {
@@ -77,7 +77,7 @@ func TestLogBudget(t *testing.T) {
 // it ends even if no line follows.
 func TestLogBudgetTimerReports(t *testing.T) {
 	got := make(chan int, 2)
-	b := newLogBudget(1, 20*time.Millisecond, nil, func(n int) { got <- n })
+	b := New(1, 20*time.Millisecond, nil, func(n int) { got <- n })
 	defer b.Stop()
 	for range 5 {
 		b.Allow()

@@ -1,16 +1,19 @@
-package node
+// Package logbudget bounds how many lines of one kind a process logs, so a
+// flood of the same failure costs a few lines and a count. It owns no
+// logger: the caller logs when Allow says so and in the report callback.
+package logbudget
 
 import (
 	"sync"
 	"time"
 )
 
-// logBudget bounds how many lines of one kind a node logs: at most limit per
+// Budget bounds how many lines of one kind a node logs: at most limit per
 // window. Lines beyond the budget are only counted; when the window ends,
 // report is called once with how many were suppressed, so a flood costs
 // limit lines plus one summary per window however large it is. Safe for
 // concurrent use.
-type logBudget struct {
+type Budget struct {
 	limit  int
 	window time.Duration
 	now    func() time.Time
@@ -24,17 +27,19 @@ type logBudget struct {
 	stopped    bool
 }
 
-func newLogBudget(limit int, window time.Duration, now func() time.Time, report func(int)) *logBudget {
+// New returns a budget of limit lines per window; report logs the summary
+// of suppressed lines. now nil: time.Now.
+func New(limit int, window time.Duration, now func() time.Time, report func(int)) *Budget {
 	if now == nil {
 		now = time.Now
 	}
-	return &logBudget{limit: limit, window: window, now: now, report: report}
+	return &Budget{limit: limit, window: window, now: now, report: report}
 }
 
 // Allow reports whether one more line may be logged now. A refused line is
 // counted for the summary, which a timer reports at the end of the window
 // (or the first call after it, whichever comes first).
-func (b *logBudget) Allow() bool {
+func (b *Budget) Allow() bool {
 	b.mu.Lock()
 	now := b.now()
 	var ended int
@@ -60,7 +65,7 @@ func (b *logBudget) Allow() bool {
 
 // takeSuppressedLocked returns and clears the suppressed count and stops the
 // timer that would have reported it. b.mu is held.
-func (b *logBudget) takeSuppressedLocked() int {
+func (b *Budget) takeSuppressedLocked() int {
 	n := b.suppressed
 	b.suppressed = 0
 	if b.timer != nil {
@@ -71,7 +76,7 @@ func (b *logBudget) takeSuppressedLocked() int {
 }
 
 // flush reports the lines suppressed so far (the timer's end of a window).
-func (b *logBudget) flush() {
+func (b *Budget) flush() {
 	b.mu.Lock()
 	n := b.takeSuppressedLocked()
 	b.mu.Unlock()
@@ -82,7 +87,7 @@ func (b *logBudget) flush() {
 
 // Stop reports what is still suppressed and stops the timer; later refused
 // lines are counted but reported only by a later Allow.
-func (b *logBudget) Stop() {
+func (b *Budget) Stop() {
 	b.mu.Lock()
 	b.stopped = true
 	n := b.takeSuppressedLocked()
