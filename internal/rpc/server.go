@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dynkv/dynkv/internal/logbudget"
 )
 
 // Server accepts TCP connections and serves each request in its own goroutine.
@@ -32,6 +34,10 @@ type Server struct {
 	// succeeds only if one is waiting); idle counts the workers waiting.
 	work chan request
 	idle atomic.Int32
+
+	// refusals bounds the warnings about failed TLS handshakes: a scanner
+	// or a misconfigured peer redialling must not flood the log.
+	refusals *logbudget.Budget
 }
 
 // request is one frame to serve on a connection.
@@ -83,6 +89,9 @@ func Listen(addr string, h Handler, cfg Config) (*Server, error) {
 		work: make(chan request),
 	}
 	s.log = cfg.logger("server").With("listen", s.addr)
+	s.refusals = logbudget.New(5, 10*time.Second, nil, func(n int) {
+		s.log.Warn("refused more connections: TLS handshakes failed (not logged one by one)", "count", n)
+	})
 	s.wg.Go(s.acceptLoop)
 	if cfg.IdleTimeout > 0 {
 		s.wg.Go(s.reapIdle)
@@ -114,6 +123,7 @@ func (s *Server) Close() error {
 	}
 	s.cancel()
 	s.wg.Wait()
+	s.refusals.Stop()
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}

@@ -53,7 +53,7 @@ func (s *Server) serveTLS(conn net.Conn) {
 	tc := tls.Server(conn, s.cfg.ServerTLS)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		conn.Close()
-		if s.ctx.Err() == nil {
+		if s.ctx.Err() == nil && s.refusals.Allow() {
 			s.log.Warn("refused a connection: TLS handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
 		}
 		return

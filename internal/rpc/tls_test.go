@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -172,5 +174,37 @@ func TestPeerNamedElsewhereRefused(t *testing.T) {
 	defer c.Close()
 	if _, err := c.Call(timeoutCtx(t, testTimeout), s.Addr(), 7, []byte("hi")); err == nil {
 		t.Fatal("call to 127.0.0.1 succeeded although the peer's certificate names only 10.9.9.9 and other.example")
+	}
+}
+
+// TestHandshakeFailuresLoggedWithinBudget: a peer that keeps failing its
+// handshake (a scanner, a node with the wrong CA) costs a few warnings and
+// one count, not a line per connection.
+func TestHandshakeFailuresLoggedWithinBudget(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	p := ca.Issue(t, "n1")
+	srvTLS, _ := tlsConfigs(t, tlsfiles.Files{Cert: p.CertFile, Key: p.KeyFile, CA: ca.File})
+	var logs logBuffer
+	s, err := Listen("127.0.0.1:0", HandlerFunc(echo), Config{ServerTLS: srvTLS, Logger: logs.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const attempts = 20
+	for range attempts {
+		conn, err := net.Dial("tcp", s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Write([]byte("GET / HTTP/1.1\r\n\r\n")) // not a TLS client hello
+		io.Copy(io.Discard, conn)                    // until the server hangs up
+		conn.Close()
+	}
+	s.Close() // reports what the budget held back
+	out := logs.String()
+	if n := strings.Count(out, "refused a connection: TLS handshake failed"); n < 1 || n > 5 {
+		t.Fatalf("%d handshake warnings for %d failed handshakes, want 1 to 5:\n%s", n, attempts, out)
+	}
+	if !strings.Contains(out, "refused more connections") || !strings.Contains(out, "count=15") {
+		t.Fatalf("no summary of the %d suppressed warnings:\n%s", attempts-5, out)
 	}
 }
