@@ -52,10 +52,10 @@ func (s *Server) serveTLS(conn net.Conn) {
 	defer cancel()
 	tc := tls.Server(conn, s.cfg.ServerTLS)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		conn.Close()
 		if s.ctx.Err() == nil && s.refusals.Allow() {
 			s.log.Warn("refused a connection: TLS handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
 		}
+		conn.Close() // after counting, so a peer that sees the close sees it counted
 		return
 	}
 	s.serve(tc)
