@@ -74,14 +74,8 @@ wait_until() {
 	return 1
 }
 
-# cpu_of PID...: summed user+system CPU seconds of the processes.
-cpu_of() {
-	local ticks=0 p
-	for p in "$@"; do
-		ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-	done
-	awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
-}
+# shellcheck source=cpu.sh
+. scripts/cpu.sh # after the cd above: from the repository root
 
 # measure NAME SYSTEM TOOL SERVER_PIDS -- BENCH_CMD...: runs the measured
 # run, then adds a table row from its JSON result and the servers' CPU.

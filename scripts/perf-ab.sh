@@ -59,14 +59,8 @@ build() {
 	log "$name: ${ref:-work tree} built"
 }
 
-# cpu_of PID...: summed user+system CPU seconds of the processes.
-cpu_of() {
-	local ticks=0 p
-	for p in "$@"; do
-		ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-	done
-	awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", t / hz }'
-}
+# shellcheck source=cpu.sh
+. scripts/cpu.sh # after the cd above: from the repository root
 
 # start NAME PORT: a three-node cluster of binary NAME; sets EPS_<NAME>.
 start() {
@@ -74,10 +68,16 @@ start() {
 	"$WORK/$name" dev --data-dir "$WORK/data-$name" --base-port "$port" >"$WORK/dev-$name.log" 2>&1 &
 	DEVS+=("$!")
 	for i in 0 1 2; do eps+="${eps:+,}127.0.0.1:$((port + i))"; done
-	for i in $(seq 1 150); do
-		if "$WORK/$name" status --endpoints "$eps" >/dev/null 2>&1; then break; fi
+	# dev says so once every node is healthy and in every node's ring.
+	for i in $(seq 1 450); do
+		if grep -q "cluster ready" "$WORK/dev-$name.log"; then break; fi
 		sleep 0.2
 	done
+	if ! grep -q "cluster ready" "$WORK/dev-$name.log"; then
+		log "$name: the cluster did not get ready in 90 s; its log:"
+		cat "$WORK/dev-$name.log" >&2
+		exit 1
+	fi
 	printf -v "EPS_$name" '%s' "$eps"
 	log "$name: cluster up on $eps; loading $KEYS keys"
 	"$WORK/$name" bench --endpoints "$eps" "${BENCH[@]}" --load-only >/dev/null 2>&1
@@ -98,7 +98,7 @@ start B "$((BASE_PORT + 100))"
 
 echo "A = ${OLD}, B = ${NEW:-work tree}; workload $WORKLOAD, $KEYS keys, $VALUE-byte values, $CONC clients, $DURATION per run"
 echo "machine: $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-5s %-5s %9s %8s %8s %14s %14s\n' pair build ops/s p50_ms p99_ms node_us/op bench_us/op
+printf '%-5s %-5s %9s %8s %8s %14s %14s %7s\n' pair build ops/s p50_ms p99_ms node_us/op bench_us/op errors
 for pair in $(seq 1 "$PAIRS"); do
 	for name in A B; do
 		idx=0
@@ -112,11 +112,13 @@ for pair in $(seq 1 "$PAIRS"); do
 			--json "$WORK/run.json" >/dev/null 2>&1
 		# shellcheck disable=SC2086
 		after=$(cpu_of $pids)
+		jq -e '.errors_total == 0' "$WORK/run.json" >/dev/null ||
+			log "$name run $pair had errors: $(jq -c .errors "$WORK/run.json")"
 		jq -r --arg pair "$pair" --arg name "$name" --arg cpu "$(awk -v a="$after" -v b="$before" 'BEGIN { print a - b }')" \
 			'[$pair, $name, (.ops_per_sec | floor), .all.p50_ms, .all.p99_ms,
 			  (($cpu | tonumber) * 1e6 / (if .ops_total > 0 then .ops_total else 1 end) | floor),
-			  (.cpu_us_per_op | floor)] | @tsv' "$WORK/run.json" |
-			awk -F'\t' '{ printf "%-5s %-5s %9s %8.2f %8.2f %14s %14s\n", $1, $2, $3, $4, $5, $6, $7 }'
+			  (.cpu_us_per_op | floor), .errors_total] | @tsv' "$WORK/run.json" |
+			awk -F'\t' '{ printf "%-5s %-5s %9s %8.2f %8.2f %14s %14s %7s\n", $1, $2, $3, $4, $5, $6, $7, $8 }'
 	done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
