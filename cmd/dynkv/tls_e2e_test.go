@@ -23,7 +23,7 @@ import (
 // see the new certificate without a restart.
 func TestTLSProcesses(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts processes")
+		t.Skip("builds the binary and runs three TLS processes with a SIGHUP reload; skipped with -short")
 	}
 	bin := buildBinary(t)
 	ca := tlstest.NewCA(t)
